@@ -1,0 +1,50 @@
+"""nasloop: neural architecture search with a learned predictor in the loop.
+
+Importing this package is cheap and never imports torch; models load when first used.
+
+Example:
+    >>> import nasloop
+    >>> nasloop.__version__  # doctest: +SKIP
+    '0.1.0'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nasloop.errors import (
+    ConfigError,
+    ContractError,
+    DataError,
+    InvalidArchitectureError,
+    NasloopError,
+    NotFittedError,
+    UnknownNameError,
+)
+from nasloop.types import ArchGraph, Evaluation, Record
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ArchGraph",
+    "ConfigError",
+    "ContractError",
+    "DataError",
+    "Evaluation",
+    "InvalidArchitectureError",
+    "NasloopError",
+    "NotFittedError",
+    "Record",
+    "UnknownNameError",
+    "__version__",
+    "run_search",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # run_search pulls in the loop (and maybe optuna); load it on first use only.
+    if name == "run_search":
+        from nasloop.loop import run_search
+
+        return run_search
+    raise AttributeError(f"module 'nasloop' has no attribute {name!r}")

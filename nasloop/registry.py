@@ -1,0 +1,121 @@
+"""Names → factories for spaces, benchmarks, strategies and predictors.
+
+Built-ins are listed as ``"module:attr"`` strings and imported only when used, so ``import nasloop``
+stays light (no torch). Plug-ins come from entry points (groups ``nasloop.search_spaces``,
+``nasloop.benchmarks``, ``nasloop.strategies``, ``nasloop.predictors``) or from a ``module:attr``
+string given wherever a name is accepted (e.g. ``--space mypkg.spaces:MySpace``).
+
+Factory conventions:
+    space:      ``factory() -> SearchSpace``
+    benchmark:  ``factory(data=None, dataset=None) -> Benchmark`` (keyed by space name)
+    strategy:   ``factory(space, *, seed=0, **options) -> Strategy``
+    predictor:  ``factory(*, preset="fast", seed=0, **options) -> Predictor``
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from typing import Any
+
+from nasloop.errors import UnknownNameError
+
+KINDS = ("search_spaces", "benchmarks", "strategies", "predictors")
+
+BUILTINS: dict[str, dict[str, str]] = {
+    "search_spaces": {
+        "nb201": "search_spaces.nasbench201:NasBench201Space",
+        "nb101": "search_spaces.nasbench101:NasBench101Space",
+        "darts": "search_spaces.darts:DartsSpace",
+    },
+    "benchmarks": {
+        "nb201": "search_spaces.nasbench201.data:load_benchmark",
+        "nb101": "search_spaces.nasbench101.data:load_benchmark",
+        "darts": "search_spaces.darts.train:load_benchmark",
+    },
+    "strategies": {
+        "random": "nasloop.strategies.random:RandomSearch",
+        "evolution": "nasloop.strategies.evolution:RegularizedEvolution",
+        "tpe": "nasloop.strategies.tpe:TPEStrategy",
+    },
+    "predictors": {
+        "nnformer": "predictors.nnformer:NNFormerPredictor",
+        "narformer2": "predictors.narformer2:NARFormerV2Predictor",
+        "mlp": "predictors.baselines:MLPPredictor",
+        "gin": "predictors.baselines:GINPredictor",
+        "rf": "predictors.baselines:RandomForestPredictor",
+    },
+}
+
+_SINGULAR = {
+    "search_spaces": "search space",
+    "benchmarks": "benchmark",
+    "strategies": "strategy",
+    "predictors": "predictor",
+}
+
+
+def _entry_point_targets(kind: str) -> dict[str, str]:
+    return {ep.name: ep.value for ep in entry_points(group=f"nasloop.{kind}")}
+
+
+def _module_exists(target: str) -> bool:
+    module = target.partition(":")[0]
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def available(kind: str) -> dict[str, str]:
+    """Name → ``module:attr`` of every installed entry of ``kind`` (built-ins, then plug-ins)."""
+    if kind not in KINDS:
+        raise UnknownNameError(f"unknown registry kind {kind!r}; expected one of {KINDS}")
+    merged = {**BUILTINS[kind], **_entry_point_targets(kind)}
+    return {name: t for name, t in sorted(merged.items()) if _module_exists(t)}
+
+
+def import_target(target: str) -> Any:
+    """Import ``"package.module:attr"`` and return the attribute."""
+    module_name, sep, attr = target.partition(":")
+    if not sep or not module_name or not attr:
+        raise UnknownNameError(f"{target!r} is not of the form package.module:Attribute")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise UnknownNameError(f"cannot import {module_name!r} (from {target!r}): {exc}") from None
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise UnknownNameError(f"module {module_name!r} has no attribute {attr!r}") from None
+
+
+def resolve(kind: str, name: str) -> Callable[..., Any]:
+    """The factory registered as ``name`` (or given as ``module:attr``) for ``kind``."""
+    if ":" in name:
+        return import_target(name)
+    names = available(kind)
+    if name not in names:
+        raise UnknownNameError(
+            f"unknown {_SINGULAR[kind]} {name!r}; available: {', '.join(names) or 'none'}"
+            " (or give package.module:Attribute)"
+        )
+    return import_target(names[name])
+
+
+def make_space(name: str) -> Any:
+    return resolve("search_spaces", name)()
+
+
+def make_benchmark(space_name: str, *, data: str | None = None, dataset: str | None = None) -> Any:
+    return resolve("benchmarks", space_name)(data=data, dataset=dataset)
+
+
+def make_strategy(name: str, space: Any, *, seed: int = 0, **options: Any) -> Any:
+    return resolve("strategies", name)(space, seed=seed, **options)
+
+
+def make_predictor(name: str, *, preset: str = "fast", seed: int = 0, **options: Any) -> Any:
+    return resolve("predictors", name)(preset=preset, seed=seed, **options)

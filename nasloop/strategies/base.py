@@ -1,0 +1,43 @@
+"""The Strategy contract.
+
+``ask(n)`` proposes up to ``n`` architectures never queried before; ``tell(arch, value)`` reports a
+true result (higher is better); ``discard(arch)`` says a proposal was not evaluated (e.g. the
+predictor turned it down) so the strategy may forget it. Strategies never see predicted values.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Hashable
+
+import numpy as np
+
+from nasloop.space import SearchSpace
+
+
+class Strategy(ABC):
+    """Base class of every search strategy.
+
+    Args:
+        space: the search space to propose from.
+        seed: seed of the strategy's private random generator.
+    """
+
+    name: str = "strategy"
+
+    def __init__(self, space: SearchSpace, *, seed: int = 0) -> None:
+        self.space = space
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+        self.queried: set[Hashable] = set()
+
+    @abstractmethod
+    def ask(self, n: int) -> list[Hashable]:
+        """Up to ``n`` distinct proposals, none of them already queried."""
+
+    def tell(self, arch: Hashable, value: float) -> None:
+        """Record a true result; subclasses extend this and call ``super().tell``."""
+        self.queried.add(arch)
+
+    def discard(self, arch: Hashable) -> None:
+        """A proposal that was not evaluated; the default forgets nothing."""

@@ -1,0 +1,1 @@
+"""Search spaces shipped with nasloop (each a subpackage implementing ``nasloop.space.SearchSpace``)."""
