@@ -110,6 +110,10 @@ def make_space(name: str) -> Any:
 
 
 def make_benchmark(space_name: str, *, data: str | None = None, dataset: str | None = None) -> Any:
+    """The benchmark of a registered space (``--data`` / ``--dataset`` select its source)."""
+    if ":" not in space_name and space_name not in available("benchmarks"):
+        resolve("search_spaces", space_name)  # says "unknown search space" when that is the problem
+        raise UnknownNameError(f"search space {space_name!r} has no registered benchmark; pass --benchmark")
     return resolve("benchmarks", space_name)(data=data, dataset=dataset)
 
 

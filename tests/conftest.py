@@ -1,0 +1,42 @@
+"""Shared fixtures. Real benchmark data lives in ../shared/data beside the repository."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+NB201_CIFAR10 = SHARED_DATA / "nb201" / "cifar10.csv"
+NB201_CIFAR100 = SHARED_DATA / "nb201" / "cifar100.csv"
+NB201_LATENCY = SHARED_DATA / "nb201" / "latency_ms.csv"
+
+
+def require_shared(path: Path) -> Path:
+    """Return ``path``; outside CI skip when it is missing, in CI (CI=true) fail."""
+    if not path.exists():
+        message = f"real benchmark data {path} is missing (expected ../shared/data beside the repo)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The ``../shared/data`` folder (skips outside CI, fails in CI, when absent)."""
+    return require_shared(SHARED_DATA)
+
+
+@pytest.fixture(scope="session")
+def nb201_cifar10_path() -> Path:
+    return require_shared(NB201_CIFAR10)
+
+
+@pytest.fixture(scope="session")
+def nb201_cifar10(nb201_cifar10_path):
+    """The CIFAR-10 NAS-Bench-201 table as a TabularBenchmark (loaded once per session)."""
+    from search_spaces.nasbench201.data import load_benchmark
+
+    return load_benchmark(data=str(nb201_cifar10_path))
