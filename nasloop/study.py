@@ -72,7 +72,10 @@ def load_run(path: str | Path) -> RunResult:
 
 
 def find_runs(paths: Iterable[str | Path]) -> list[RunResult]:
-    """Every run directory given, or found below the given study directories (sorted by path)."""
+    """Every run directory given, or found below the given study directories (sorted by path).
+
+    Runs of a study take their configuration label from the study's ``study.json``.
+    """
     runs: list[RunResult] = []
     for p in paths:
         p = Path(p)
@@ -82,8 +85,23 @@ def find_runs(paths: Iterable[str | Path]) -> list[RunResult]:
         found = sorted(c.parent for c in p.rglob("config.json") if (c.parent / "history.jsonl").exists())
         if not found:
             raise DataError(f"no run directories (config.json + history.jsonl) under {str(p)!r}")
-        runs.extend(load_run(f) for f in found)
+        labels = _study_labels(p)
+        for f in found:
+            run = load_run(f)
+            label = labels.get(f.relative_to(p).parts[0]) if f != p else None
+            if label:
+                run = RunResult(run.path, {**run.config, "label": label}, run.records, run.summary)
+            runs.append(run)
     return runs
+
+
+def _study_labels(study_dir: Path) -> dict[str, str]:
+    """Configuration folder → label, from ``study.json`` when the folder is a study."""
+    spec_file = study_dir / "study.json"
+    if not spec_file.is_file():
+        return {}
+    spec = json.loads(spec_file.read_text())
+    return {c["folder"]: c["label"] for c in spec.get("configs", []) if "folder" in c and "label" in c}
 
 
 def incumbent_curves(
@@ -194,8 +212,8 @@ def aggregate(
             search_mean=s_mean, search_lo=s_lo, search_hi=s_hi,
             report_mean=r_mean, report_lo=r_lo, report_hi=r_hi,
             hits=[queries_to_optimum(r.records, metric, optimum) for r in members],
-            seconds=[float(r.summary.get("seconds", r.records[-1].time if r.records else 0.0)) for r in members],
-            fit_seconds=[float(r.summary.get("fit_seconds", 0.0)) for r in members],
+            seconds=[_timing(r, "total_s") for r in members],
+            fit_seconds=[_timing(r, "fit_s") for r in members],
         ))
     return out
 
@@ -228,3 +246,11 @@ def write_csv(summaries: Sequence[ConfigSummary], path: str | Path) -> Path:
                         s.report_mean[i], s.report_lo[i], s.report_hi[i])
                 fh.write(f"{s.label},{step}," + ",".join(f"{v:.6g}" for v in vals) + "\n")
     return path
+
+
+def _timing(run: RunResult, key: str) -> float:
+    """A timing from ``summary.json`` (``timings.total_s`` / ``timings.fit_s``); 0 when unfinished."""
+    value = run.summary.get("timings", {}).get(key)
+    if value is None and key == "total_s" and run.records:
+        return float(run.records[-1].time)
+    return float(value or 0.0)
