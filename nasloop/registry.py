@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
+import sys
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any
@@ -82,6 +84,7 @@ def import_target(target: str) -> Any:
     module_name, sep, attr = target.partition(":")
     if not sep or not module_name or not attr:
         raise UnknownNameError(f"{target!r} is not of the form package.module:Attribute")
+    _add_working_directory_to_path()
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
@@ -90,6 +93,14 @@ def import_target(target: str) -> Any:
         return getattr(module, attr)
     except AttributeError:
         raise UnknownNameError(f"module {module_name!r} has no attribute {attr!r}") from None
+
+
+def _add_working_directory_to_path() -> None:
+    # The console script's sys.path lacks the current directory, unlike `python -m`; plug-ins given
+    # as "mypkg.module:Class" usually live there.
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.append(cwd)
 
 
 def resolve(kind: str, name: str) -> Callable[..., Any]:

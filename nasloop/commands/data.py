@@ -22,7 +22,7 @@ def describe(bench, space_name: str) -> dict:
     info = {
         "space": space_name,
         "source": bench.label,
-        "n_cells": len(bench) if hasattr(bench, "__len__") else None,
+        "n_cells": len(bench) if hasattr(bench, "__len__") else None,  # None: e.g. a training benchmark
         "metrics": list(bench.metrics),
         "best": {},
     }
@@ -56,7 +56,8 @@ def info(space: str, data: str | None, dataset: str | None, as_json: bool) -> No
         return
     click.echo(f"source:  {summary['source']}")
     click.echo(f"space:   {space}")
-    click.echo(f"cells:   {summary['n_cells']:,}")
+    n_cells = summary["n_cells"]
+    click.echo(f"cells:   {n_cells:,}" if n_cells is not None else "cells:   not enumerable (evaluated on demand)")
     click.echo(f"metrics: {', '.join(summary['metrics'])}")
     if summary["best"]:
         width = max(len(m) for m in summary["best"])

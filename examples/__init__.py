@@ -1,0 +1,1 @@
+"""Runnable examples (importable so that ``--space examples.custom_space.mlp_space:MLPSpace`` works)."""

@@ -1,0 +1,1 @@
+"""A complete custom search space: MLP architectures trained on scikit-learn's digits."""
