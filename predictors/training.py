@@ -315,6 +315,9 @@ class TorchPredictor(Predictor):
         config: overrides of model or training config fields, e.g. ``{"n_layers": 4, "lr": 1e-3}``.
         device: ``"auto"`` (CUDA for the paper preset when available, else CPU), ``"cpu"``, ``"cuda"``.
         callback: called as ``callback(done_steps, total_steps)`` during ``fit`` (progress bars).
+        max_fit_steps: cap on optimiser steps per fit (``None``: the preset's schedule). The search
+            loop sets it so that refitting every round stays cheap; warm-started fits run
+            ``warm_start_ratio`` of the capped steps.
     """
 
     ModelConfig: ClassVar[type]
@@ -322,12 +325,13 @@ class TorchPredictor(Predictor):
 
     def __init__(self, *, preset: str = "fast", seed: int = 0, target: str = "accuracy", n_members: int = 1,
                  warm_start: bool = False, config: Mapping[str, Any] | None = None, device: str = "auto",
-                 callback: Callable[[int, int], None] | None = None) -> None:
+                 callback: Callable[[int, int], None] | None = None, max_fit_steps: int | None = None) -> None:
         self.preset = preset
         self.seed = seed
         self.target = target
         self.n_members = n_members
         self.warm_start = warm_start
+        self.max_fit_steps = max_fit_steps
         self.config = config
         self.device = device
         self.callback = callback
@@ -368,6 +372,12 @@ class TorchPredictor(Predictor):
             )
         model_cfg = dataclasses.replace(model_cfg, **{k: v for k, v in overrides.items() if k in model_fields})
         train_cfg = dataclasses.replace(train_cfg, **{k: v for k, v in overrides.items() if k in train_fields})
+        if self.max_fit_steps is not None:  # the search loop's cap: refits every round must stay cheap
+            cap = int(self.max_fit_steps)
+            if cap < 1:
+                raise ConfigError(f"max_fit_steps must be >= 1, got {self.max_fit_steps}")
+            train_cfg = dataclasses.replace(train_cfg, min_steps=min(train_cfg.min_steps, cap),
+                                            max_steps=min(train_cfg.max_steps or cap, cap))
         return model_cfg, train_cfg
 
     def _torch_device(self) -> torch.device:

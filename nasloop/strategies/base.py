@@ -8,7 +8,7 @@ predictor turned it down) so the strategy may forget it. Strategies never see pr
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Hashable
+from collections.abc import Collection, Hashable
 
 import numpy as np
 
@@ -41,3 +41,31 @@ class Strategy(ABC):
 
     def discard(self, arch: Hashable) -> None:
         """A proposal that was not evaluated; the default forgets nothing."""
+
+
+def unseen_samples(
+    space: SearchSpace, rng: np.random.Generator, n: int, *, exclude: Collection[Hashable] = (), n_tries: int = 20
+) -> list[Hashable]:
+    """Up to ``n`` distinct random architectures, none of them in ``exclude``.
+
+    Rejection sampling first (``n_tries`` draws per wanted architecture); a finite space that is
+    nearly used up is then enumerated, so the result falls short of ``n`` only when fewer than ``n``
+    unseen architectures exist.
+    """
+    out: list[Hashable] = []
+    taken = set(exclude)
+    for _ in range(max(n, 0) * n_tries):
+        if len(out) >= n:
+            return out
+        arch = space.sample(rng)
+        if arch not in taken:
+            out.append(arch)
+            taken.add(arch)
+    if len(out) < n:
+        everything = space.enumerate()
+        if everything is not None:
+            rest = [a for a in everything if a not in taken]
+            if rest:
+                picks = rng.choice(len(rest), size=min(n - len(out), len(rest)), replace=False)
+                out.extend(rest[int(i)] for i in picks)
+    return out

@@ -1,0 +1,133 @@
+"""``nasloop compare``: strategies × predictors × seeds in parallel, then tables and plots."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from nasloop.commands.common import data_options, emit_json, json_option, load_toml, progress, space_option
+from nasloop.errors import ConfigError
+
+AT = (25, 50, 100, 150)
+
+
+def _seeds(value: Any) -> tuple[int, ...]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            raise ConfigError(f"--seeds must be at least 1, got {value}")
+        return tuple(range(value))
+    if isinstance(value, list) and value and all(isinstance(v, int) and v >= 0 for v in value):
+        return tuple(value)
+    raise ConfigError(f"seeds must be a count or a list of non-negative integers, got {value!r}")
+
+
+def build_spec(options: dict[str, Any]):
+    """The StudySpec from merged TOML + flag options (flags win)."""
+    from nasloop.compare import StudyConfig, StudySpec, grid
+
+    search = {k: options[k] for k in ("n_warmup", "n_per_round", "n_pool", "refit_every", "acquisition")
+              if options.get(k) is not None}
+    if "n_pool" in search:
+        from nasloop.search_config import SearchConfig
+
+        search["n_pool"] = SearchConfig.parse_pool(search["n_pool"])
+    configs = list(grid(options.get("strategies") or [], options.get("predictors") or ["none"],
+                        preset=options.get("preset") or "fast", search={**options.get("search", {}), **search}))
+    if not options.get("strategies"):
+        configs = []
+    for entry in options.get("configs", []):
+        if not isinstance(entry, dict) or "strategy" not in entry:
+            raise ConfigError(f"each [[configs]] entry needs a strategy, got {entry!r}")
+        configs.append(StudyConfig(**entry))
+    return StudySpec(
+        configs=tuple(configs), seeds=_seeds(options.get("seeds", 5)), budget=options.get("budget", 100),
+        space=options.get("space") or "nb201", data=options.get("data"), dataset=options.get("dataset"),
+        metric=options.get("metric"), report=options.get("report"),
+    )
+
+
+@click.command()
+@click.option("--config", "config_file", default=None, type=click.Path(dir_okay=False),
+              help="TOML study file (keys as the flags; [[configs]] tables for tuned configurations).")
+@space_option
+@data_options
+@click.option("--metric", default=None, help="Metric to search (default: val_acc, else test_acc, else first).")
+@click.option("--report", default=None, help="Metric to report (default: test_acc when searching val_acc).")
+@click.option("--strategy", "strategies", multiple=True, help="Strategy (repeatable): random, evolution, tpe.")
+@click.option("--predictor", "predictors", multiple=True,
+              help="Predictor (repeatable): none, nnformer, narformer2, mlp, gin, rf.")
+@click.option("--preset", default=None, help="Predictor preset (fast | paper).")
+@click.option("--seeds", type=int, default=None, help="Number of seeds per configuration (0..N-1). [default: 5]")
+@click.option("--budget", type=int, default=None, help="True queries per run. [default: 100]")
+@click.option("--jobs", type=int, default=None, help="Worker processes. [default: number of cores]")
+@click.option("--n-warmup", type=int, default=None, help="Random true queries before the first fit.")
+@click.option("--n-per-round", type=int, default=None, help="True queries per predictor round.")
+@click.option("--n-pool", default=None, help="Candidates scored per round, or 'all'.")
+@click.option("--refit-every", type=int, default=None, help="Refit after this many new results.")
+@click.option("--acquisition", default=None, help="greedy | ucb | thompson.")
+@click.option("--out", default=None, type=click.Path(file_okay=False),
+              help="Study directory (rerun with the same options to resume). [default: runs/study-<time>]")
+@click.option("--log-x", is_flag=True, help="Log-scaled x axis in the curves.")
+@json_option
+def compare(config_file: str | None, as_json: bool, log_x: bool, jobs: int | None, out: str | None,
+            **flags: Any) -> None:
+    """Compare strategies and predictors over many seeds: runs, tables and search-efficiency curves."""
+    from nasloop.compare import jobs_of, run_study
+    from nasloop.registry import make_benchmark
+    from nasloop.search_config import choose_metrics
+    from nasloop.study import find_runs, markdown_table, write_csv
+
+    options = load_toml(config_file)
+    if "strategy" in options or "predictor" in options:
+        raise ConfigError("in the study file write strategies = [...] and predictors = [...] (plural)")
+    flags["strategies"] = list(flags["strategies"]) or None
+    flags["predictors"] = list(flags["predictors"]) or None
+    options.update({k: v for k, v in flags.items() if v is not None})
+    if not options.get("strategies") and not options.get("configs"):
+        options["strategies"] = ["random", "evolution"]
+    bench = make_benchmark(options.get("space") or "nb201", data=options.get("data"), dataset=options.get("dataset"))
+    options["metric"], options["report"] = choose_metrics(bench, options.get("metric"), options.get("report"))
+    if options.get("data"):
+        options["data"] = str(Path(options["data"]).expanduser().resolve())
+    spec = build_spec(options)
+    n_jobs = jobs or options.get("jobs") or os.cpu_count() or 1
+    if n_jobs < 1:
+        raise ConfigError(f"--jobs must be at least 1, got {n_jobs}")
+    study_dir = Path(out or options.get("out") or f"runs/study-{time.strftime('%Y%m%d-%H%M%S')}")
+    n_runs = len(jobs_of(spec, study_dir))
+    t0 = time.perf_counter()
+    with progress(disable=as_json) as bar:
+        task = bar.add_task(f"study {study_dir.name}", total=n_runs, info="")
+
+        def on_done(job, summary):
+            best = (summary.get("best") or {}).get("report_value")
+            bar.update(task, advance=1, info=f"{job.config.label} seed {job.seed}: {best}")
+
+        run_study(spec, study_dir, n_jobs=min(n_jobs, n_runs), callback=on_done)
+    from nasloop.commands.plot import render
+
+    figures = render(find_runs([study_dir]), study_dir, log_x=log_x)
+    summaries = figures["summaries"]
+    table = markdown_table(summaries, at=[a for a in AT if a <= spec.budget])
+    payload = {
+        "study_dir": str(study_dir), "benchmark": bench.label, "metric": spec.metric, "report": spec.report,
+        "optimum": figures["optimum"], "budget": spec.budget, "seeds": len(spec.seeds),
+        "wall_seconds": round(time.perf_counter() - t0, 1), "jobs": n_jobs,
+        "configurations": [s.to_json(at=AT) for s in summaries], "files": figures["files"],
+    }
+    (study_dir / "summary.md").write_text(
+        f"# Study {study_dir.name}\n\nBenchmark: {bench.label}; search `{spec.metric}`, report `{spec.report}`; "
+        f"budget {spec.budget}; {len(spec.seeds)} seeds.\n\n{table}\n")
+    write_csv(summaries, study_dir / "curves.csv")
+    (study_dir / "summary.json").write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    if as_json:
+        emit_json(payload)
+        return
+    click.echo(f"{bench.label}: search {spec.metric}, report {spec.report}, optimum {figures['optimum']}")
+    click.echo(table)
+    click.echo(f"study directory: {study_dir} (summary.md, curves.csv, summary.json, figures)")

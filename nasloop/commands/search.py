@@ -1,0 +1,179 @@
+"""``nasloop search``: one predictor-guided (or plain) search, written to ``runs/<run-id>/``."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import fields, replace
+from pathlib import Path
+from typing import Any
+
+import click
+from click.core import ParameterSource
+
+from nasloop.commands.common import data_options, emit_json, json_option, load_toml, progress, space_option
+from nasloop.errors import ConfigError
+from nasloop.search_config import SearchConfig
+
+_LOOP_KEYS = tuple(f.name for f in fields(SearchConfig))
+# Options a TOML file may set (flags given on the command line override them).
+_FILE_KEYS = ("space", "data", "dataset", "metric", "report", "strategy", "predictor", "preset", "budget", "seed",
+              "out", "max_cost", "max_seconds", "strategy_options", "predictor_options", *_LOOP_KEYS)
+_DEFAULT = SearchConfig()
+
+
+@click.command("search")
+@space_option
+@data_options
+@click.option("--metric", default=None, help="Metric to search (default: val_acc if the table has it, "
+              "else test_acc, else its first metric).")
+@click.option("--report", default=None, help="Metric to report for the best cell (default: test_acc when "
+              "searching val_acc, else the search metric).")
+@click.option("--strategy", default="evolution", show_default=True, help="random, evolution, tpe or module:Class.")
+@click.option("--predictor", default="nnformer", show_default=True,
+              help="none (the strategy alone), nnformer, narformer2, mlp, gin, rf or module:Class.")
+@click.option("--preset", default="fast", show_default=True, help="Predictor preset.")
+@click.option("--budget", default=100, show_default=True, type=int, help="Unique true queries.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of every random stream of the run.")
+@click.option("--out", default=None, metavar="DIR", help="Run directory (default: runs/<run-id>).")
+@click.option("--resume", default=None, metavar="DIR", help="Continue the run in DIR (killed or finished).")
+@click.option("--config", "config_file", default=None, metavar="FILE.toml", help="Options from a TOML file.")
+@click.option("--n-pool", default=str(_DEFAULT.n_pool), show_default=True,
+              help="Candidates the strategy proposes per round for the predictor to score, or 'all'.")
+@click.option("--n-per-round", default=_DEFAULT.n_per_round, show_default=True, type=int,
+              help="True queries chosen per predictor round.")
+@click.option("--n-warmup", default=_DEFAULT.n_warmup, show_default=True, type=int,
+              help="Random true queries before the first predictor fit.")
+@click.option("--refit-every", default=_DEFAULT.refit_every, show_default=True, type=int,
+              help="Refit the predictor after this many new true results.")
+@click.option("--acquisition", default=_DEFAULT.acquisition, show_default=True,
+              help="greedy, ucb or thompson (UCB and Thompson use an ensemble's std).")
+@click.option("--max-cost", default=None, type=float, help="Simulated cost budget in seconds (cost column).")
+@click.option("--max-seconds", default=None, type=float, help="Wall-clock budget in seconds.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@json_option
+@click.pass_context
+def search(ctx: click.Context, resume: str | None, config_file: str | None, quiet: bool, as_json: bool,
+           **flags: Any) -> None:
+    """Search an architecture space with a strategy, guided by a learned predictor.
+
+    \b
+    Example:
+      nasloop search --data ../shared/data/nb201/cifar10.csv --strategy evolution \\
+          --predictor nnformer --budget 100 --seed 0
+    """
+    from nasloop.loop import resume_search, run_options, run_search
+
+    given = {k: v for k, v in flags.items() if ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE}
+    from_file = _file_options(config_file)
+    chosen = {**from_file, **given}
+    with _Bar(flags["budget"] if resume is None else None, disable=quiet) as bar:
+        if resume is not None:
+            if chosen.get("out") is not None:
+                raise ConfigError("--out and --resume do not go together: --resume DIR continues DIR")
+            if not chosen:
+                result = resume_search(resume, callback=bar.update)
+            else:
+                from nasloop.rundir import read_config
+
+                options = _apply(run_options(read_config(resume)), chosen)
+                result = run_search(**options, out=resume, resume=True, callback=bar.update)
+        else:
+            options = _apply({}, {**flags, **chosen})
+            out = flags["out"] if "out" not in chosen else chosen["out"]
+            if out is None:
+                from nasloop.rundir import new_run_id
+
+                out = str(Path("runs") / new_run_id(options["space"], options["strategy"],
+                                                    str(options["predictor"]), options["seed"]))
+            result = run_search(**options, out=out, callback=bar.update)
+    if as_json:
+        emit_json(result.summary)
+    else:
+        _print_summary(result.summary)
+
+
+def _file_options(path: str | None) -> dict[str, Any]:
+    raw = load_toml(path)
+    raw = {**{k: v for k, v in raw.items() if k != "search"}, **raw.get("search", {})}
+    out = {k.replace("-", "_"): v for k, v in raw.items()}
+    unknown = sorted(set(out) - set(_FILE_KEYS))
+    if unknown:
+        raise ConfigError(f"{path}: unknown options {unknown}; valid: {', '.join(_FILE_KEYS)}")
+    return out
+
+
+def _apply(base: dict[str, Any], chosen: dict[str, Any]) -> dict[str, Any]:
+    """run_search keyword arguments: ``base`` with the ``chosen`` CLI / file options applied."""
+    from nasloop.budget import Budget
+
+    options = dict(base)
+    for key in ("space", "data", "dataset", "metric", "report", "strategy", "predictor", "preset", "seed",
+                "strategy_options", "predictor_options"):
+        if key in chosen:
+            options[key] = chosen[key]
+    old = options.get("budget")
+    if {"budget", "max_cost", "max_seconds"} & set(chosen) or old is None:
+        def pick(key: str, current: float) -> float:
+            value = chosen.get(key)
+            return current if key not in chosen else math.inf if value is None else float(value)
+
+        options["budget"] = Budget(
+            n_queries=int(chosen.get("budget", old.n_queries if old else 100)),
+            max_cost=pick("max_cost", old.max_cost if old else math.inf),
+            max_seconds=pick("max_seconds", old.max_seconds if old else math.inf),
+        )
+    loop = {k: chosen[k] for k in _LOOP_KEYS if k in chosen}
+    if "n_pool" in loop:
+        loop["n_pool"] = SearchConfig.parse_pool(loop["n_pool"])
+    options["config"] = replace(options.get("config") or SearchConfig(), **loop)
+    return options
+
+
+class _Bar:
+    """The rich progress bar behind the loop's callback: queries used, best so far, round."""
+
+    def __init__(self, total: int | None, *, disable: bool) -> None:
+        self.progress = progress(disable=disable)
+        self.total = total
+        self.task: Any = None
+
+    def __enter__(self) -> _Bar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.task is not None:
+            self.progress.__exit__(*exc)
+
+    def update(self, event: Any) -> None:
+        if self.task is None:  # started on the first event, so input errors print no empty bar
+            self.progress.__enter__()
+            self.task = self.progress.add_task("search", total=self.total, info="")
+        best = "" if event.best_value is None else f"best {event.best_value:.4g}"
+        tau = "" if event.tau is None else f"tau {event.tau:.2f}"
+        stage = {"fit": "fitting", "start": "search"}.get(event.phase, "replaying" if event.replay else "search")
+        info = " · ".join(x for x in (best, f"round {event.round}", tau) if x)
+        self.progress.update(self.task, total=event.budget, completed=event.n_queries, description=stage, info=info)
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    best, metric, report = summary["best"], summary["metric"], summary["report"]
+    optimum = summary.get("optimum") or {}
+    if best is None:
+        click.echo("no architecture was queried")
+        return
+    click.echo(f"best cell:  {best['arch']}  (query {best['number']} of {summary['n_queries']}, "
+               f"round {best['round']})")
+    rows = [(metric, "search_regret"), (report, "regret")] if report != metric else [(report, "regret")]
+    for name, regret_key in rows:
+        value = best["metrics"].get(name)
+        line = f"  {name:<12} {value:.4f}" if value is not None else f"  {name:<12} n/a"
+        if name in optimum:
+            line += f"   optimum {optimum[name]['value']:.4f}"
+            if summary.get(regret_key) is not None:
+                line += f"   regret {summary[regret_key]:.4f}"
+        click.echo(line)
+    timings = summary["timings"]
+    extra = f", predictor tau {summary['predictor_tau']:.3f}" if summary.get("predictor_tau") is not None else ""
+    click.echo(f"queries:    {summary['n_queries']} of {summary['budget']} ({summary['stopped']}){extra}")
+    click.echo(f"time:       {timings['total_s']:.1f} s total, {timings['fit_s']:.1f} s fitting the predictor")
+    click.echo(f"run:        {summary['run_dir']}")

@@ -1,0 +1,417 @@
+"""The round machinery behind :func:`nasloop.loop.run_search` (one :class:`SearchEngine` per run).
+
+Replay: a resumed run starts from the beginning with the records of ``history.jsonl`` as a journal.
+Each query the loop makes is first answered from the journal (and checked to be the same architecture
+in the same round); where the journal ends the benchmark is asked. Every random stream is derived from
+the seed, so the strategy, the predictor (warm starts included) and the round generators come out in
+the state the uninterrupted run had.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nasloop.acquisition import select
+from nasloop.budget import Budget
+from nasloop.errors import ConfigError
+from nasloop.search_config import SearchConfig
+from nasloop.space import graph_for
+from nasloop.strategies.base import unseen_samples
+from nasloop.types import Record
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SearchProgress:
+    """What the optional ``callback`` of :func:`run_search` receives.
+
+    Attributes:
+        phase: ``start``, ``fit`` (a predictor fit begins), ``query`` (a true result arrived; also
+            for results served from the history on resume, with ``replay=True``), ``round`` (a
+            round ended) or ``done``.
+        n_queries / budget: unique true queries so far / allowed.
+        round: current round (0 is the warm-up).
+        best_value / best_arch: best search-metric value so far and its architecture string.
+        tau: Kendall's tau of the predictor's scores for the queried cells against their true values,
+            accumulated over the run (``None`` until two exist).
+        replay: the event comes from replaying the history of a resumed run.
+    """
+
+    phase: str
+    n_queries: int
+    budget: int
+    round: int
+    best_value: float | None = None
+    best_arch: str | None = None
+    tau: float | None = None
+    replay: bool = False
+
+
+Callback = Callable[[SearchProgress], None]
+
+
+class Snapshots:
+    """The predictor as it was after its latest fit, pickled to one file of the run directory.
+
+    Resume loads it instead of redoing the fits of the finished rounds. A predictor that cannot be
+    pickled is simply refitted (exactly, since fits are deterministic); the file is a pickle, so
+    resume only runs you trust.
+
+    Args:
+        path: the snapshot file (written atomically: temporary file, then rename).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.enabled = True
+
+    def save(self, n_fits: int, predictor: Any) -> None:
+        import os
+        import pickle
+
+        if not self.enabled:
+            return
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        try:
+            blob = pickle.dumps((n_fits, predictor), protocol=pickle.HIGHEST_PROTOCOL)
+        except (pickle.PicklingError, TypeError, AttributeError) as exc:
+            log.info("predictor cannot be pickled (%s); a resume will refit it", exc)
+            self.enabled = False
+            self.path.unlink(missing_ok=True)
+            return
+        tmp.write_bytes(blob)
+        os.replace(tmp, self.path)
+
+    def load(self) -> tuple[int, Any] | None:
+        import pickle
+
+        try:
+            n_fits, predictor = pickle.loads(self.path.read_bytes())
+        except FileNotFoundError:
+            return None
+        except Exception as exc:  # a damaged or foreign file: refitting is always possible
+            log.warning("ignoring predictor snapshot %s (%s: %s)", self.path, type(exc).__name__, exc)
+            return None
+        return int(n_fits), predictor
+
+
+class SearchEngine:
+    """One run: its history, best so far, predictor-quality pairs and timers; :meth:`run` runs it.
+
+    Args are the built parts of the run; ``journal`` holds the records of a resumed run, and the
+    writers (``None`` for in-memory runs) receive new ``history.jsonl`` / ``rounds.jsonl`` lines.
+    """
+
+    def __init__(self, *, space, benchmark, strategy, predictor, budget: Budget, metric: str,
+                 cfg: SearchConfig, loop_seed: int, journal: list[Record], history_writer, rounds_writer,
+                 logged_rounds: int, callback: Callback | None, snapshots: Snapshots | None = None) -> None:
+        self.space, self.benchmark, self.strategy, self.predictor = space, benchmark, strategy, predictor
+        self.budget, self.metric, self.cfg, self.loop_seed = budget, metric, cfg, loop_seed
+        self.journal, self.history_writer, self.rounds_writer = journal, history_writer, rounds_writer
+        self.logged_rounds, self.callback = logged_rounds, callback
+        self.records: list[Record] = []
+        self.seen: dict[Hashable, Record] = {}
+        self.best: Record | None = None
+        self.pairs: list[tuple[float, float]] = []  # (predicted mean, true value) of predictor picks
+        self.graphs: dict[Hashable, Any] = {}
+        self.n_fit_at: int | None = None
+        self.fit_plan: list[int] = []  # training-set size of every fit due so far, in order
+        self.fits_done = 0  # fits the predictor object has been through
+        self.snapshots = snapshots
+        self.round = 0
+        self.stopped = "budget"
+        self.timers = {"fit_s": 0.0, "predict_s": 0.0, "strategy_s": 0.0, "query_s": 0.0}
+        self.t_start = time.perf_counter()
+        self.t_live: float | None = None if journal else self.t_start
+        self.time_offset = journal[-1].time if journal else 0.0
+
+    # --- main flow -----------------------------------------------------------------------------------
+    def run(self) -> None:
+        if len(self.journal) >= self.budget.n_queries:  # a finished run killed before its summary
+            for rec in self.journal[: self.budget.n_queries]:
+                self._accept(rec)
+            return
+        self._emit("start")
+        if self.predictor is not None:
+            self._warmup()
+        self.round = 1
+        while not self.budget.exhausted:
+            made = self._predictor_round() if self.predictor is not None else self._plain_round()
+            if made == 0:
+                self.stopped = "space exhausted"
+                log.warning("no unqueried architecture left; stopping after %d queries", len(self.records))
+                break
+            self.round += 1
+        else:
+            if self.budget.used_queries < self.budget.n_queries:
+                self.stopped = "cost" if self.budget.used_cost >= self.budget.max_cost else "time"
+        self._emit("done")
+
+    def _warmup(self) -> None:
+        rng = self._round_rng(0)
+        n = min(self.cfg.n_warmup, self.budget.n_queries)
+        for arch in unseen_samples(self.space, rng, n, exclude=self.seen):
+            if self.budget.exhausted:
+                break
+            self._tell(arch, self._query(arch, round_=0))
+        self._log_round(0, n_pool=0, picks=[])
+
+    def _plain_round(self) -> int:
+        t0 = time.perf_counter()
+        proposals = self._fresh(self.strategy.ask(1))
+        if not proposals:
+            proposals = unseen_samples(self.space, self._round_rng(self.round), 1, exclude=self.seen)
+        self.timers["strategy_s"] += time.perf_counter() - t0
+        for arch in proposals[:1]:
+            self._tell(arch, self._query(arch, round_=self.round))
+        self._log_round(self.round, n_pool=len(proposals), picks=[])
+        return len(proposals[:1])
+
+    def _predictor_round(self) -> int:
+        rng = self._round_rng(self.round)
+        journaled = self._journaled_round()
+        self._maybe_fit(defer=journaled is not None)
+        t0 = time.perf_counter()
+        if self.cfg.n_pool == "all":
+            pool = [a for a in self.space.enumerate() if a not in self.seen]
+        else:
+            pool = self._fresh(self.strategy.ask(self.cfg.n_pool))
+        k = min(self.cfg.n_per_round, self.budget.remaining)
+        if len(pool) < k:  # a strategy short of ideas: top up with random unseen cells
+            pool += unseen_samples(self.space, rng, k - len(pool), exclude={*self.seen, *pool})
+        self.timers["strategy_s"] += time.perf_counter() - t0
+        if not pool:
+            return 0
+        if journaled is not None:
+            return self._replay_round(pool, journaled)
+        self._ensure_fitted()
+        t0 = time.perf_counter()
+        mean, std = self.predictor.predict_dist([self._graph(a) for a in pool])
+        mean, std = np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64)
+        self.timers["predict_s"] += time.perf_counter() - t0
+        picks = select(mean, std, k, rule=self.cfg.acquisition, beta=self.cfg.ucb_beta, rng=rng)
+        chosen = set(picks)
+        for i, arch in enumerate(pool):  # turned down: the strategy learns nothing from these
+            if i not in chosen:
+                self.strategy.discard(arch)
+        done = []
+        for i in picks:
+            arch = pool[i]
+            if self.budget.exhausted:
+                self.strategy.discard(arch)
+                continue
+            rec = self._query(arch, round_=self.round, mean=float(mean[i]), std=float(std[i]))
+            self._tell(arch, rec)
+            done.append((float(mean[i]), self._value(rec)))
+        self.pairs += [p for p in done if math.isfinite(p[1])]
+        self._log_round(self.round, n_pool=len(pool), picks=done)
+        return len(done)
+
+    def _replay_round(self, pool: list[Hashable], journaled: list[Record]) -> int:
+        """A round the history holds completely: the strategy sees what it saw, the predictor rests."""
+        picks = [self.space.from_str(r.arch) for r in journaled]
+        position = {arch: i for i, arch in enumerate(pool)}
+        missing = [r.arch for r, a in zip(journaled, picks) if a not in position]
+        if missing:
+            raise ConfigError(
+                f"resume diverged in round {self.round}: the history's {missing[0]} is not among the "
+                "candidates the strategy proposes now; the data or code changed since the run started, "
+                "so start a new run"
+            )
+        chosen = set(picks)
+        for arch in pool:
+            if arch not in chosen:
+                self.strategy.discard(arch)
+        done = []
+        for arch, rec in zip(picks, journaled):
+            self._tell(arch, self._query(arch, round_=self.round))
+            if rec.predicted_mean is not None:
+                done.append((float(rec.predicted_mean), self._value(rec)))
+        self.pairs += [p for p in done if math.isfinite(p[1])]
+        self._log_round(self.round, n_pool=len(pool), picks=done)
+        return len(picks)
+
+    # --- pieces ----------------------------------------------------------------------------------------
+    def _journaled_round(self) -> list[Record] | None:
+        """The current round's records when the journal holds all of them (``None`` otherwise)."""
+        start = len(self.records)
+        k = min(self.cfg.n_per_round, self.budget.remaining)
+        rows = [r for r in self.journal[start : start + k] if r.round == self.round]
+        return rows if rows and len(rows) == k else None
+
+    def _maybe_fit(self, *, defer: bool = False) -> None:
+        """Plan a fit when one is due; run it now unless the round is replayed from the journal."""
+        n = sum(math.isfinite(self._value(r)) for r in self.records)
+        if self.n_fit_at is not None and n - self.n_fit_at < self.cfg.refit_every:
+            return
+        self.n_fit_at = n
+        self.fit_plan.append(n)
+        if not defer:
+            self._ensure_fitted()
+
+    def _ensure_fitted(self) -> None:
+        """Bring the predictor to the state after every planned fit: from the snapshot, then by fitting."""
+        target = len(self.fit_plan)
+        if self.fits_done == target:
+            return
+        snap = self.snapshots.load() if self.snapshots is not None else None
+        if snap is not None and self.fits_done < snap[0] <= target:
+            self.fits_done, self.predictor = snap
+        train = [r for r in self.records if math.isfinite(self._value(r))]
+        for i in range(self.fits_done, target):
+            rows = train[: self.fit_plan[i]]
+            self._emit("fit")
+            t0 = time.perf_counter()
+            graphs = [self._graph(self.space.from_str(r.arch)) for r in rows]
+            self.predictor.fit(graphs, np.array([self._value(r) for r in rows]))
+            self.timers["fit_s"] += time.perf_counter() - t0
+            self.fits_done = i + 1
+            if self.snapshots is not None:
+                self.snapshots.save(self.fits_done, self.predictor)
+
+    def _query(self, arch: Hashable, *, round_: int, mean: float | None = None, std: float | None = None) -> Record:
+        """The true result of ``arch``: from the history when known (never charged twice)."""
+        if arch in self.seen:
+            return self.seen[arch]
+        key = self.space.to_str(arch)
+        n = len(self.records)
+        if n < len(self.journal):  # replaying a resumed run: the file holds the answer
+            rec = self.journal[n]
+            if rec.arch != key or rec.round != round_:
+                raise ConfigError(
+                    f"resume diverged at query {n + 1}: the run now picks {key} in round {round_}, the "
+                    f"history has {rec.arch} in round {rec.round}; the data or code changed since the "
+                    "run started, so start a new run"
+                )
+            self.budget.charge(rec.cost)
+            self._accept(rec, replay=True)
+            return rec
+        if self.t_live is None:
+            self.t_live = time.perf_counter()
+        t0 = time.perf_counter()
+        evaluation = self.benchmark.query(arch)
+        self.timers["query_s"] += time.perf_counter() - t0
+        self.budget.charge(evaluation.cost)
+        rec = Record(
+            number=n + 1, round=round_, arch=key, metrics=evaluation.metrics, cost=evaluation.cost,
+            cum_cost=self.budget.used_cost, predicted_mean=mean, predicted_std=std,
+            time=round(self.time_offset + time.perf_counter() - self.t_live, 6),
+        )
+        if self.history_writer is not None:
+            self.history_writer.append(rec.to_json())
+        self._accept(rec)
+        return rec
+
+    def _accept(self, rec: Record, *, replay: bool = False) -> None:
+        self.records.append(rec)
+        self.seen[self.space.from_str(rec.arch)] = rec
+        value = self._value(rec)
+        if math.isfinite(value) and (self.best is None or value > self._value(self.best)):
+            self.best = rec
+        self._emit("query", replay=replay)
+
+    def _tell(self, arch: Hashable, rec: Record) -> None:
+        self.strategy.tell(arch, self._value(rec))
+
+    def _fresh(self, proposals: list[Hashable]) -> list[Hashable]:
+        out = [a for a in dict.fromkeys(proposals) if a not in self.seen]
+        if len(out) < len(proposals):
+            log.debug("dropped %d repeated or already-queried proposals", len(proposals) - len(out))
+        return out
+
+    def _graph(self, arch: Hashable) -> Any:
+        graph = self.graphs.get(arch)
+        if graph is None:
+            graph = self.graphs[arch] = graph_for(self.space, arch, getattr(self.predictor, "graph_kind", None))
+        return graph
+
+    def _value(self, rec: Record) -> float:
+        return float(rec.metrics.get(self.metric, math.nan))
+
+    def _round_rng(self, round_: int) -> np.random.Generator:
+        return np.random.default_rng([self.loop_seed, round_])
+
+    def tau(self, pairs: list[tuple[float, float]] | None = None) -> float | None:
+        pairs = self.pairs if pairs is None else pairs
+        if len(pairs) < 2:
+            return None
+        from scipy.stats import kendalltau
+
+        value = kendalltau([p for p, _ in pairs], [t for _, t in pairs]).statistic
+        return None if value is None or not math.isfinite(value) else round(float(value), 6)
+
+    def _log_round(self, round_: int, *, n_pool: int, picks: list[tuple[float, float]]) -> None:
+        row = {
+            "round": round_,
+            "n_queries": len(self.records),
+            "n_train": self.n_fit_at,
+            "n_pool": n_pool,
+            "tau_round": self.tau([p for p in picks if math.isfinite(p[1])]),
+            "tau_cum": self.tau(),
+            "best": None if self.best is None else self._value(self.best),
+            "fit_s": round(self.timers["fit_s"], 4),
+        }
+        log.info("round %d: %d queries, best %s, tau %s", round_, row["n_queries"], row["best"], row["tau_cum"])
+        if self.rounds_writer is not None and round_ > self.logged_rounds:
+            self.rounds_writer.append(row)
+        self._emit("round")
+
+    def _emit(self, phase: str, *, replay: bool = False) -> None:
+        if self.callback is None:
+            return
+        self.callback(SearchProgress(
+            phase=phase, n_queries=len(self.records), budget=self.budget.n_queries, round=self.round,
+            best_value=None if self.best is None else self._value(self.best),
+            best_arch=None if self.best is None else self.best.arch,
+            tau=self.tau() if phase in ("round", "done") else None, replay=replay,
+        ))
+
+
+def summarize(search: SearchEngine, payload: dict[str, Any], *, report: str, run_dir: Path | None,
+              resumed: bool) -> dict[str, Any]:
+    """The content of ``summary.json``: best cell, optimum, regret, predictor tau and timings."""
+    metric, bench = payload["metric"], search.benchmark
+    best = search.best
+    total = time.perf_counter() - search.t_start
+    out: dict[str, Any] = {
+        "run_dir": str(run_dir) if run_dir is not None else None,
+        "space": payload["space"], "benchmark": payload["benchmark"], "strategy": payload["strategy"],
+        "predictor": payload["predictor"], "seed": payload["seed"], "metric": metric, "report": report,
+        "n_queries": len(search.records), "budget": payload["budget"], "stopped": search.stopped,
+        "best": None, "optimum": None, "regret": None, "search_regret": None,
+        "predictor_tau": search.tau() if search.predictor is not None else None,
+        "timings": {
+            "total_s": round(total, 3),
+            "fit_s": round(search.timers["fit_s"], 3),
+            "other_s": round(total - search.timers["fit_s"], 3),
+            **{k: round(v, 3) for k, v in search.timers.items() if k != "fit_s"},
+        },
+        "resumed": resumed,
+    }
+    if best is not None:
+        out["best"] = {"arch": best.arch, "number": best.number, "round": best.round,
+                       "value": best.metrics.get(metric), "report_value": best.metrics.get(report),
+                       "metrics": dict(best.metrics)}
+    optimum = {}
+    for name in dict.fromkeys((metric, report)):
+        found = bench.optimum(name)
+        if found is not None:
+            optimum[name] = {"value": float(found[0]), "arch": search.space.to_str(found[1])}
+    if optimum:
+        out["optimum"] = optimum
+        if best is not None and report in optimum and report in best.metrics:
+            out["regret"] = round(optimum[report]["value"] - best.metrics[report], 6)
+        if best is not None and metric in optimum:
+            out["search_regret"] = round(optimum[metric]["value"] - best.metrics[metric], 6)
+    return out
+
+

@@ -1,0 +1,325 @@
+"""Predictor-in-the-loop search: :func:`run_search` and :func:`resume_search`.
+
+One round (DESIGN §1): refit the predictor on every true result so far → the strategy proposes a
+pool of unseen candidates → the predictor scores them → the acquisition rule picks ``k`` → only those
+are queried on the benchmark (the budgeted step) → results go to the history and the strategy.
+With ``predictor=None`` a round is the plain strategy: ask one → query → tell.
+
+Determinism and resume: every random stream derives from ``seed`` (strategy, predictor, and one
+generator per round for warm-up sampling and Thompson draws). A run continues from its directory by
+replaying itself: the loop runs again from the start, serves the queries already in
+``history.jsonl`` from the file (checking that the same architectures come up in the same order) and
+goes live where the file ends. Strategy and predictor state are thereby rebuilt exactly, including
+warm-started fits; a kill at any point loses nothing and repeats no true query.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nasloop import rundir
+from nasloop.budget import Budget
+from nasloop.engine import Callback, SearchEngine, SearchProgress, Snapshots, summarize
+from nasloop.errors import ConfigError
+from nasloop.history import JsonlWriter, read_history, read_jsonl
+from nasloop.search_config import SearchConfig, choose_metrics
+from nasloop.space import SearchSpace
+from nasloop.types import Record
+
+log = logging.getLogger(__name__)
+
+__all__ = ["SearchConfig", "SearchProgress", "SearchResult", "choose_metrics", "resume_search", "run_search"]
+
+
+@dataclass
+class SearchResult:
+    """The outcome of :func:`run_search`: all true queries and the summary (``summary.json``)."""
+
+    records: list[Record]
+    summary: dict[str, Any]
+    run_dir: Path | None = None
+
+    @property
+    def best_arch(self) -> str:
+        return self.summary["best"]["arch"]
+
+    @property
+    def best_value(self) -> float:
+        return self.summary["best"]["value"]
+
+    @property
+    def regret(self) -> float | None:
+        return self.summary.get("regret")
+
+
+def run_search(
+    space: str | SearchSpace = "nb201",
+    benchmark: Any = None,
+    strategy: str = "evolution",
+    budget: int | Budget = 100,
+    predictor: str | Any | None = "nnformer",
+    *,
+    data: str | None = None,
+    dataset: str | None = None,
+    metric: str | None = None,
+    report: str | None = None,
+    preset: str = "fast",
+    seed: int = 0,
+    config: SearchConfig | None = None,
+    strategy_options: Mapping[str, Any] | None = None,
+    predictor_options: Mapping[str, Any] | None = None,
+    out: str | Path | None = None,
+    resume: bool = False,
+    callback: Callback | None = None,
+) -> SearchResult:
+    """Search ``space`` on ``benchmark`` with ``strategy``, guided by ``predictor``.
+
+    Args:
+        space: registered space name (``"nb201"``), ``"package.module:Class"``, or a SearchSpace.
+        benchmark: a Benchmark; ``None`` loads the space's registered one from ``data`` / ``dataset``.
+        strategy: ``random``, ``evolution``, ``tpe`` or ``"package.module:Class"``.
+        budget: unique true queries (a repeat is never charged), or a :class:`~nasloop.budget.Budget`
+            that also limits simulated cost and wall-clock time.
+        predictor: ``nnformer``, ``narformer2``, ``mlp``, ``gin``, ``rf``, ``"module:Class"``, an
+            unfitted Predictor object, or ``None`` / ``"none"`` for the strategy alone (the baseline).
+        data / dataset: benchmark source when ``benchmark`` is ``None`` (as ``--data`` / ``--dataset``).
+        metric / report: metric to search / to report; see :func:`choose_metrics` for the defaults.
+        preset: predictor preset (``fast`` ...).
+        seed: the one seed every random stream of the run derives from.
+        config: loop knobs (pool size, queries per round, warm-up, refit cadence, acquisition).
+        strategy_options / predictor_options: extra keyword arguments of the strategy / predictor.
+        out: run directory to write (``config.json``, ``history.jsonl``, ``rounds.jsonl``,
+            ``summary.json``); ``None`` keeps everything in memory.
+        resume: continue the run in ``out`` (its config must match these options).
+        callback: called with a :class:`SearchProgress` on every fit, query and round.
+
+    Returns:
+        The records of all true queries and the summary: best cell by ``metric``, its ``report``
+        value, the benchmark's optimum and the regret, queries used and timings.
+
+    Raises:
+        NasloopError: for bad input (unknown names, a non-positive budget, a missing metric, a run
+            directory that exists or does not match), before anything is written.
+
+    Example:
+        >>> import nasloop
+        >>> result = nasloop.run_search("nb201", strategy="evolution", predictor="nnformer",
+        ...                             data="../shared/data/nb201/cifar10.csv", budget=50, seed=0,
+        ...                             out="runs/evo-nnformer-s0")  # doctest: +SKIP
+        >>> result.summary["best"]["arch"], result.regret  # doctest: +SKIP
+    """
+    from nasloop.registry import make_benchmark, make_space, make_strategy
+
+    # --- validate and build everything before touching the disk -------------------------------------
+    space_name = space if isinstance(space, str) else _target(space)
+    space_obj = make_space(space) if isinstance(space, str) else space
+    benchmark_given = benchmark is not None
+    if benchmark is None:
+        benchmark = make_benchmark(space_name, data=data, dataset=dataset)
+    metric, report = choose_metrics(benchmark, metric, report)
+    cfg = config or SearchConfig()
+    if not isinstance(budget, Budget):
+        budget = Budget(n_queries=budget)
+    budget = Budget(n_queries=budget.n_queries, max_cost=budget.max_cost, max_seconds=budget.max_seconds)
+    _check_finite_space(space_obj, cfg, budget)
+    seed = _check_seed(seed)
+    strategy_seed, predictor_seed, loop_seed = _child_seeds(seed)
+    strategy_options = dict(strategy_options or {})
+    strategy_obj = make_strategy(strategy, space_obj, seed=strategy_seed, **strategy_options)
+    predictor_obj, predictor_name, predictor_options, predictor_params = _build_predictor(
+        predictor, preset=preset, seed=predictor_seed, cfg=cfg, options=dict(predictor_options or {})
+    )
+    if predictor_obj is not None and cfg.n_warmup < 2 < budget.n_queries:
+        raise ConfigError(f"n_warmup must be at least 2 with a predictor (it fits on them), got {cfg.n_warmup}")
+    payload = {
+        "space": space_name,
+        "data": str(Path(data).expanduser().resolve()) if data else None,
+        "dataset": dataset,
+        "benchmark": getattr(benchmark, "label", type(benchmark).__name__),
+        "benchmark_object": benchmark_given,
+        "metric": metric,
+        "report": report,
+        "strategy": strategy,
+        "strategy_options": strategy_options,
+        "predictor": predictor_name,
+        "preset": preset if predictor_obj is not None else None,
+        "predictor_options": predictor_options,
+        "predictor_params": predictor_params,
+        "budget": budget.n_queries,
+        "max_cost": None if math.isinf(budget.max_cost) else budget.max_cost,
+        "max_seconds": None if math.isinf(budget.max_seconds) else budget.max_seconds,
+        "seed": seed,
+        "search": cfg.to_json(),
+    }
+
+    journal: list[Record] = []
+    logged_rounds = -1
+    run_dir = Path(out) if out is not None else None
+    if resume:
+        if run_dir is None:
+            raise ConfigError("resume needs the run directory (out=...)")
+        _check_same_config(run_dir, payload)
+        journal = read_history(run_dir / rundir.HISTORY) if (run_dir / rundir.HISTORY).exists() else []
+        logged_rounds = max((int(r["round"]) for r in read_jsonl(run_dir / rundir.ROUNDS)), default=-1)
+    elif run_dir is not None:
+        from nasloop import __version__
+
+        rundir.create(run_dir, {**payload, "nasloop_version": __version__,
+                                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+
+    writers = (
+        (JsonlWriter(run_dir / rundir.HISTORY), JsonlWriter(run_dir / rundir.ROUNDS))
+        if run_dir is not None else (None, None)
+    )
+    snapshots = Snapshots(run_dir / rundir.PREDICTOR) if run_dir is not None and predictor_obj is not None else None
+    try:
+        search = SearchEngine(
+            space=space_obj, benchmark=benchmark, strategy=strategy_obj, predictor=predictor_obj,
+            budget=budget, metric=metric, cfg=cfg, loop_seed=loop_seed, journal=journal,
+            history_writer=writers[0], rounds_writer=writers[1], logged_rounds=logged_rounds, callback=callback,
+            snapshots=snapshots,
+        )
+        search.run()
+    finally:
+        for w in writers:
+            if w is not None:
+                w.close()
+    summary = summarize(search, payload, report=report, run_dir=run_dir, resumed=bool(journal))
+    if run_dir is not None:
+        rundir.atomic_write_json(run_dir / rundir.SUMMARY, summary)
+    return SearchResult(records=search.records, summary=summary, run_dir=run_dir)
+
+
+def resume_search(run_dir: str | Path, *, benchmark: Any = None, callback: Callback | None = None) -> SearchResult:
+    """Continue the run in ``run_dir`` (killed at any point) until its budget is spent.
+
+    The finished history equals the one of an uninterrupted run with the same config.
+
+    Args:
+        run_dir: the run directory (``runs/<run-id>``).
+        benchmark: the Benchmark object, needed only for runs started with one (not from ``data``).
+        callback: as in :func:`run_search`.
+
+    Example:
+        >>> result = resume_search("runs/evo-nnformer-s0")  # doctest: +SKIP
+    """
+    config = rundir.read_config(run_dir)
+    if config.get("benchmark_object") and benchmark is None:
+        raise ConfigError(f"{run_dir} was started with a Benchmark object; pass benchmark=... to resume it")
+    return run_search(**run_options(config), benchmark=benchmark, out=run_dir, resume=True, callback=callback)
+
+
+def run_options(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Keyword arguments of :func:`run_search` that reproduce the run described by ``config.json``."""
+    budget = Budget(
+        n_queries=int(config["budget"]),
+        max_cost=math.inf if config.get("max_cost") is None else float(config["max_cost"]),
+        max_seconds=math.inf if config.get("max_seconds") is None else float(config["max_seconds"]),
+    )
+    predictor: Any = config.get("predictor")
+    if config.get("predictor_params") is not None:  # the run was given a predictor object
+        from nasloop.registry import import_target
+
+        predictor = import_target(predictor)(**config["predictor_params"])
+    return {
+        "space": config["space"],
+        "strategy": config["strategy"],
+        "budget": budget,
+        "predictor": predictor,
+        "data": config.get("data"),
+        "dataset": config.get("dataset"),
+        "metric": config.get("metric"),
+        "report": config.get("report"),
+        "preset": config.get("preset") or "fast",
+        "seed": int(config.get("seed", 0)),
+        "config": SearchConfig.from_json(config.get("search", {})),
+        "strategy_options": config.get("strategy_options") or {},
+        "predictor_options": config.get("predictor_options") or {},
+    }
+
+
+# --- helpers ------------------------------------------------------------------------------------------
+def _child_seeds(seed: int) -> tuple[int, int, int]:
+    children = np.random.SeedSequence(seed).spawn(3)
+    return tuple(int(c.generate_state(1)[0]) for c in children)  # type: ignore[return-value]
+
+
+def _check_seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
+def _check_finite_space(space: SearchSpace, cfg: SearchConfig, budget: Budget) -> None:
+    size = len(space) if hasattr(space, "__len__") else None
+    if cfg.n_pool == "all" and (size is None or space.enumerate() is None):
+        raise ConfigError(f"n_pool='all' needs a finite, enumerable space; {space.name} is not")
+    if size is not None and budget.n_queries > size:
+        raise ConfigError(f"budget {budget.n_queries} exceeds the {size:,} architectures of {space.name}")
+
+
+def _build_predictor(predictor: Any, *, preset: str, seed: int, cfg: SearchConfig,
+                     options: dict[str, Any]) -> tuple[Any, str, dict[str, Any], dict[str, Any] | None]:
+    """(predictor or None, its name for config.json, its extra options, all parameters of an object).
+
+    A predictor given as an object is recorded by class and ``get_params()``, which rebuild it.
+    """
+    if predictor is None or predictor == "none":
+        return None, "none", {}, None
+    if not isinstance(predictor, str):
+        params = predictor.get_params() if hasattr(predictor, "get_params") else {}
+        return predictor, _target(predictor), {}, {k: v for k, v in params.items() if _jsonable(v)}
+    from nasloop.registry import resolve
+
+    factory = resolve("predictors", predictor)
+    if "warm_start" not in options and _accepts(factory, "warm_start"):
+        options["warm_start"] = cfg.warm_start
+    return factory(preset=preset, seed=seed, **options), predictor, options, None
+
+
+def _accepts(factory: Any, name: str) -> bool:
+    import inspect
+
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
+
+
+def _jsonable(value: Any) -> bool:
+    return isinstance(value, str | int | float | bool | type(None))
+
+
+def _target(obj: Any) -> str:
+    cls = obj if isinstance(obj, type) else type(obj)
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+# Keys of config.json that must agree when a run is resumed.
+_RERUN_KEYS = ("space", "data", "dataset", "benchmark", "metric", "report", "strategy", "strategy_options",
+               "predictor", "preset", "predictor_options", "predictor_params", "budget", "max_cost",
+               "max_seconds", "seed", "search")
+
+
+def _check_same_config(run_dir: Path, payload: dict[str, Any]) -> None:
+    stored = rundir.read_config(run_dir)
+    diffs = [f"{k}: run has {stored.get(k)!r}, now {payload.get(k)!r}"
+             for k in _RERUN_KEYS if _norm(stored.get(k)) != _norm(payload.get(k))]
+    if diffs:
+        raise ConfigError(f"{run_dir} was started with other options ({'; '.join(diffs)}); drop the "
+                          "conflicting flags to resume it, or start a new run")
+
+
+def _norm(value: Any) -> Any:
+    import json
+
+    return json.loads(json.dumps(value, sort_keys=True))

@@ -1,0 +1,88 @@
+"""Regularized evolution (Real et al., 2019): tournament selection, mutation, oldest member dies."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Hashable
+
+from nasloop.errors import ConfigError
+from nasloop.space import SearchSpace
+from nasloop.strategies.base import Strategy, unseen_samples
+
+
+class RegularizedEvolution(Strategy):
+    """Aging evolution over true results.
+
+    Until the population holds ``population_size`` true results, proposals are random. After that,
+    each proposal mutates the best of ``tournament_size`` members drawn without replacement. The
+    population changes only in :meth:`tell` (true results): the newest result joins and the oldest
+    leaves. Proposals the predictor turns down (:meth:`discard`) leave it untouched.
+
+    Args:
+        space: the search space (its ``mutate`` makes the children).
+        seed: seed of the private random generator.
+        population_size: members kept alive (the "P" of the paper).
+        tournament_size: members compared per selection (the "S" of the paper).
+        n_tries: mutation attempts per proposal before falling back to a random unseen sample.
+
+    Example:
+        >>> from nasloop.registry import make_space
+        >>> evo = RegularizedEvolution(make_space("nb201"), seed=0, population_size=4, tournament_size=2)
+        >>> for arch in evo.ask(4):
+        ...     evo.tell(arch, 1.0)
+        >>> len(evo.ask(2))
+        2
+    """
+
+    name = "evolution"
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        seed: int = 0,
+        population_size: int = 20,
+        tournament_size: int = 5,
+        n_tries: int = 50,
+    ) -> None:
+        super().__init__(space, seed=seed)
+        if population_size < 1 or not 1 <= tournament_size <= population_size:
+            raise ConfigError(
+                f"evolution needs population_size >= 1 and 1 <= tournament_size <= population_size, "
+                f"got population_size={population_size}, tournament_size={tournament_size}"
+            )
+        self.population_size = population_size
+        self.tournament_size = tournament_size
+        self.n_tries = n_tries
+        self.population: deque[tuple[Hashable, float]] = deque(maxlen=population_size)
+
+    def ask(self, n: int) -> list[Hashable]:
+        if len(self.population) < self.population_size:
+            return unseen_samples(self.space, self.rng, n, exclude=self.queried)
+        members = list(self.population)
+        out: list[Hashable] = []
+        taken = set(self.queried)
+        for _ in range(n):
+            child = self._child(members, taken)
+            if child is None:
+                extra = unseen_samples(self.space, self.rng, 1, exclude=taken)
+                if not extra:
+                    break
+                child = extra[0]
+            out.append(child)
+            taken.add(child)
+        return out
+
+    def tell(self, arch: Hashable, value: float) -> None:
+        super().tell(arch, value)
+        self.population.append((arch, float(value)))  # deque(maxlen) drops the oldest
+
+    def _child(self, members: list[tuple[Hashable, float]], taken: set[Hashable]) -> Hashable | None:
+        for _ in range(self.n_tries):
+            picks = self.rng.choice(len(members), size=self.tournament_size, replace=False)
+            # Highest value wins; among equals the earliest pick, so ties do not depend on hashing.
+            parent = max((members[int(i)] for i in picks), key=lambda m: m[1])[0]
+            child = self.space.mutate(parent, self.rng)
+            if child not in taken:
+                return child
+        return None

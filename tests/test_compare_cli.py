@@ -1,0 +1,77 @@
+"""A tiny real study end to end through the CLI, its resume, and `nasloop plot`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "NASLOOP_NB201"}
+    return subprocess.run([sys.executable, "-m", "nasloop.cli", *args], capture_output=True, text=True,
+                          cwd=ROOT, env=env, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory, nb201_cifar10_path):
+    out = tmp_path_factory.mktemp("study") / "s"
+    args = ("compare", "--data", str(nb201_cifar10_path), "--strategy", "random", "--strategy", "evolution",
+            "--predictor", "none", "--seeds", "2", "--budget", "12", "--jobs", "2", "--out", str(out), "--json")
+    result = cli(*args)
+    assert result.returncode == 0, result.stderr
+    return out, json.loads(result.stdout), args
+
+
+def test_study_layout_and_summary(study):
+    out, payload, _ = study
+    assert payload["metric"] == "val_acc" and payload["report"] == "test_acc"
+    assert payload["optimum"]["val_acc"] == pytest.approx(91.6067)
+    labels = sorted(c["label"] for c in payload["configurations"])
+    assert labels == ["evolution", "random"]
+    for label in labels:
+        for seed in (0, 1):
+            history = (out / label / f"seed-{seed}" / "history.jsonl").read_text().splitlines()
+            assert len(history) == 12
+    assert (out / "summary.md").read_text().count("|") > 10
+    assert (out / "curves.csv").read_text().startswith("configuration,queries")
+    for name in ("curves.png", "queries_to_optimum.png"):
+        assert (out / name).stat().st_size > 5000
+
+
+def test_rerun_resumes_without_new_queries(study):
+    out, payload, args = study
+    before = {p: p.read_text() for p in out.rglob("history.jsonl")}
+    again = cli(*args)
+    assert again.returncode == 0, again.stderr
+    assert {p: p.read_text() for p in out.rglob("history.jsonl")} == before
+    assert json.loads(again.stdout)["configurations"][0]["hits"] == payload["configurations"][0]["hits"]
+
+
+def test_conflicting_rerun_is_refused(study):
+    _, _, args = study
+    changed = [a if a != "12" else "13" for a in args]
+    result = cli(*changed)
+    assert result.returncode == 2 and "different study" in result.stderr
+
+
+def test_plot_study_and_single_run(study, tmp_path):
+    out, _, _ = study
+    result = cli("plot", str(out), "--out", str(tmp_path / "figs"), "--svg", "--log-x", "--json")
+    assert result.returncode == 0, result.stderr
+    files = json.loads(result.stdout)["files"]
+    assert files and all(Path(f).suffix == ".svg" and Path(f).stat().st_size > 1000 for f in files)
+    single = cli("plot", str(out / "random" / "seed-0"), "--out", str(tmp_path / "one"))
+    assert single.returncode == 0, single.stderr
+    assert (tmp_path / "one" / "predictor_scatter.png").stat().st_size > 1000
+
+
+def test_plot_missing_path_is_one_line():
+    result = cli("plot", "no/such/study")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
