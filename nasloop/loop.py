@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,12 +79,14 @@ def run_search(
     out: str | Path | None = None,
     resume: bool = False,
     callback: Callback | None = None,
+    on_benchmark: Callable[[Any], None] | None = None,
 ) -> SearchResult:
     """Search ``space`` on ``benchmark`` with ``strategy``, guided by ``predictor``.
 
     Args:
         space: registered space name (``"nb201"``), ``"package.module:Class"``, or a SearchSpace.
-        benchmark: a Benchmark; ``None`` loads the space's registered one from ``data`` / ``dataset``.
+        benchmark: a Benchmark, a ``"package.module:function"`` factory called with ``data`` and
+            ``dataset``, or ``None`` for the space's registered one.
         strategy: ``random``, ``evolution``, ``tpe`` or ``"package.module:Class"``.
         budget: unique true queries (a repeat is never charged), or a :class:`~nasloop.budget.Budget`
             that also limits simulated cost and wall-clock time.
@@ -100,6 +102,9 @@ def run_search(
             ``summary.json``); ``None`` keeps everything in memory.
         resume: continue the run in ``out`` (its config must match these options).
         callback: called with a :class:`SearchProgress` on every fit, query and round.
+        on_benchmark: called once with the Benchmark object right after it is built (or given), before
+            anything is queried: the place to attach a per-evaluation hook, e.g. the ``progress``
+            attribute of a training benchmark (``fn(done, total)``), which the CLI draws as a bar.
 
     Returns:
         The records of all true queries and the summary: best cell by ``metric``, its ``report``
@@ -121,9 +126,22 @@ def run_search(
     # --- validate and build everything before touching the disk -------------------------------------
     space_name = space if isinstance(space, str) else _target(space)
     space_obj = make_space(space) if isinstance(space, str) else space
-    benchmark_given = benchmark is not None
+    benchmark_factory = benchmark if isinstance(benchmark, str) else None
+    if benchmark_factory is not None:  # "package.module:function", called like a registered factory
+        benchmark = _call_benchmark_factory(benchmark_factory, data=data, dataset=dataset)
+    benchmark_given = benchmark is not None and benchmark_factory is None
     if benchmark is None:
+        if ":" in space_name:  # a plug-in space given as module:Class has no registered benchmark
+            raise ConfigError(f"space {space_name} has no registered benchmark: pass one (--benchmark "
+                              "package.module:function, or benchmark=... in Python)")
         benchmark = make_benchmark(space_name, data=data, dataset=dataset)
+    if isinstance(space, str) and isinstance(getattr(benchmark, "space", None), SearchSpace):
+        if not isinstance(benchmark.space, type(space_obj)):
+            raise ConfigError(f"benchmark {getattr(benchmark, 'label', type(benchmark).__name__)!r} answers "
+                              f"{type(benchmark.space).__name__} architectures, not those of space {space_name!r}")
+        # A partial table (NB101's 500 cells, the 725 DARTS genotypes) restricts its space to the
+        # cells it can answer; searching the full space would query cells it does not have.
+        space_obj = benchmark.space
     metric, report = choose_metrics(benchmark, metric, report)
     cfg = config or SearchConfig()
     if not isinstance(budget, Budget):
@@ -139,12 +157,15 @@ def run_search(
     )
     if predictor_obj is not None and cfg.n_warmup < 2 < budget.n_queries:
         raise ConfigError(f"n_warmup must be at least 2 with a predictor (it fits on them), got {cfg.n_warmup}")
+    if on_benchmark is not None:
+        on_benchmark(benchmark)
     payload = {
         "space": space_name,
         "data": str(Path(data).expanduser().resolve()) if data else None,
         "dataset": dataset,
         "benchmark": getattr(benchmark, "label", type(benchmark).__name__),
         "benchmark_object": benchmark_given,
+        "benchmark_factory": benchmark_factory,
         "metric": metric,
         "report": report,
         "strategy": strategy,
@@ -198,7 +219,8 @@ def run_search(
     return SearchResult(records=search.records, summary=summary, run_dir=run_dir)
 
 
-def resume_search(run_dir: str | Path, *, benchmark: Any = None, callback: Callback | None = None) -> SearchResult:
+def resume_search(run_dir: str | Path, *, benchmark: Any = None, callback: Callback | None = None,
+                  on_benchmark: Callable[[Any], None] | None = None) -> SearchResult:
     """Continue the run in ``run_dir`` (killed at any point) until its budget is spent.
 
     The finished history equals the one of an uninterrupted run with the same config.
@@ -206,7 +228,7 @@ def resume_search(run_dir: str | Path, *, benchmark: Any = None, callback: Callb
     Args:
         run_dir: the run directory (``runs/<run-id>``).
         benchmark: the Benchmark object, needed only for runs started with one (not from ``data``).
-        callback: as in :func:`run_search`.
+        callback / on_benchmark: as in :func:`run_search`.
 
     Example:
         >>> result = resume_search("runs/evo-nnformer-s0")  # doctest: +SKIP
@@ -214,7 +236,10 @@ def resume_search(run_dir: str | Path, *, benchmark: Any = None, callback: Callb
     config = rundir.read_config(run_dir)
     if config.get("benchmark_object") and benchmark is None:
         raise ConfigError(f"{run_dir} was started with a Benchmark object; pass benchmark=... to resume it")
-    return run_search(**run_options(config), benchmark=benchmark, out=run_dir, resume=True, callback=callback)
+    options = run_options(config)
+    if benchmark is not None:
+        options["benchmark"] = benchmark
+    return run_search(**options, out=run_dir, resume=True, callback=callback, on_benchmark=on_benchmark)
 
 
 def run_options(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -239,6 +264,7 @@ def run_options(config: Mapping[str, Any]) -> dict[str, Any]:
         "metric": config.get("metric"),
         "report": config.get("report"),
         "preset": config.get("preset") or "fast",
+        "benchmark": config.get("benchmark_factory"),
         "seed": int(config.get("seed", 0)),
         "config": SearchConfig.from_json(config.get("search", {})),
         "strategy_options": config.get("strategy_options") or {},
@@ -250,6 +276,20 @@ def run_options(config: Mapping[str, Any]) -> dict[str, Any]:
 def _child_seeds(seed: int) -> tuple[int, int, int]:
     children = np.random.SeedSequence(seed).spawn(3)
     return tuple(int(c.generate_state(1)[0]) for c in children)  # type: ignore[return-value]
+
+
+def _call_benchmark_factory(target: str, *, data: str | None, dataset: str | None) -> Any:
+    """The Benchmark that the ``"package.module:function"`` factory returns for ``data`` / ``dataset``."""
+    from nasloop.registry import import_target
+
+    factory = import_target(target)
+    if not callable(factory) or not (_accepts(factory, "data") and _accepts(factory, "dataset")):
+        raise ConfigError(f"benchmark factory {target} must be a function f(data=None, dataset=None) -> Benchmark")
+    bench = factory(data=data, dataset=dataset)
+    if not (hasattr(bench, "query") and hasattr(bench, "metrics")):
+        raise ConfigError(f"benchmark factory {target} returned {type(bench).__name__}, not a Benchmark "
+                          "(nasloop.benchmark.Benchmark: metrics and query)")
+    return bench
 
 
 def _check_seed(seed: Any) -> int:
@@ -282,6 +322,8 @@ def _build_predictor(predictor: Any, *, preset: str, seed: int, cfg: SearchConfi
     factory = resolve("predictors", predictor)
     if "warm_start" not in options and _accepts(factory, "warm_start"):
         options["warm_start"] = cfg.warm_start
+    if cfg.max_fit_steps is not None and "max_fit_steps" not in options and _accepts(factory, "max_fit_steps"):
+        options["max_fit_steps"] = cfg.max_fit_steps
     return factory(preset=preset, seed=seed, **options), predictor, options, None
 
 
@@ -305,7 +347,8 @@ def _target(obj: Any) -> str:
 
 
 # Keys of config.json that must agree when a run is resumed.
-_RERUN_KEYS = ("space", "data", "dataset", "benchmark", "metric", "report", "strategy", "strategy_options",
+_RERUN_KEYS = ("space", "data", "dataset", "benchmark", "benchmark_factory", "metric", "report", "strategy",
+               "strategy_options",
                "predictor", "preset", "predictor_options", "predictor_params", "budget", "max_cost",
                "max_seconds", "seed", "search")
 

@@ -24,6 +24,9 @@ class SearchConfig:
         acquisition: ``greedy`` (mean), ``ucb`` (mean + beta·std) or ``thompson`` (sampling).
         ucb_beta: exploration weight of UCB.
         warm_start: let the predictor start each refit from its previous weights (when it can).
+        max_fit_steps: cap on the optimiser steps of each predictor fit in the loop (torch predictors;
+            warm-started refits run half of it). Refitting every round with a preset's full schedule
+            would dominate the run time; ``None`` uses the preset's own schedule.
 
     Example:
         >>> SearchConfig(n_per_round=10, acquisition="ucb").n_pool
@@ -39,6 +42,7 @@ class SearchConfig:
     acquisition: str = "greedy"
     ucb_beta: float = 1.0
     warm_start: bool = True
+    max_fit_steps: int | None = 400
 
     def __post_init__(self) -> None:
         for name in ("n_warmup", "n_per_round", "refit_every"):
@@ -53,6 +57,9 @@ class SearchConfig:
                     f"n_pool ({self.n_pool}) must be at least n_per_round ({self.n_per_round}): the "
                     "predictor picks n_per_round candidates out of the pool"
                 )
+        if self.max_fit_steps is not None and (isinstance(self.max_fit_steps, bool)
+                                               or not isinstance(self.max_fit_steps, int) or self.max_fit_steps < 1):
+            raise ConfigError(f"max_fit_steps must be a positive integer or None, got {self.max_fit_steps!r}")
         check_rule(self.acquisition)
         if not self.ucb_beta >= 0:
             raise ConfigError(f"ucb_beta must be >= 0, got {self.ucb_beta!r}")

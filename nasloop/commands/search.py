@@ -16,13 +16,16 @@ from nasloop.search_config import SearchConfig
 
 _LOOP_KEYS = tuple(f.name for f in fields(SearchConfig))
 # Options a TOML file may set (flags given on the command line override them).
-_FILE_KEYS = ("space", "data", "dataset", "metric", "report", "strategy", "predictor", "preset", "budget", "seed",
+_FILE_KEYS = ("space", "benchmark", "data", "dataset", "metric", "report", "strategy", "predictor", "preset", "budget",
+              "seed",
               "out", "max_cost", "max_seconds", "strategy_options", "predictor_options", *_LOOP_KEYS)
 _DEFAULT = SearchConfig()
 
 
 @click.command("search")
 @space_option
+@click.option("--benchmark", default=None, metavar="MODULE:FUNCTION",
+              help="Evaluator factory for a plug-in space, called as f(data=..., dataset=...) -> Benchmark.")
 @data_options
 @click.option("--metric", default=None, help="Metric to search (default: val_acc if the table has it, "
               "else test_acc, else its first metric).")
@@ -47,6 +50,8 @@ _DEFAULT = SearchConfig()
               help="Refit the predictor after this many new true results.")
 @click.option("--acquisition", default=_DEFAULT.acquisition, show_default=True,
               help="greedy, ucb or thompson (UCB and Thompson use an ensemble's std).")
+@click.option("--max-fit-steps", default=_DEFAULT.max_fit_steps, show_default=True, type=int,
+              help="Cap on optimiser steps per predictor fit (warm refits run half).")
 @click.option("--max-cost", default=None, type=float, help="Simulated cost budget in seconds (cost column).")
 @click.option("--max-seconds", default=None, type=float, help="Wall-clock budget in seconds.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
@@ -71,12 +76,13 @@ def search(ctx: click.Context, resume: str | None, config_file: str | None, quie
             if chosen.get("out") is not None:
                 raise ConfigError("--out and --resume do not go together: --resume DIR continues DIR")
             if not chosen:
-                result = resume_search(resume, callback=bar.update)
+                result = resume_search(resume, callback=bar.update, on_benchmark=bar.attach)
             else:
                 from nasloop.rundir import read_config
 
                 options = _apply(run_options(read_config(resume)), chosen)
-                result = run_search(**options, out=resume, resume=True, callback=bar.update)
+                result = run_search(**options, out=resume, resume=True, callback=bar.update,
+                                    on_benchmark=bar.attach)
         else:
             options = _apply({}, {**flags, **chosen})
             out = flags["out"] if "out" not in chosen else chosen["out"]
@@ -85,7 +91,7 @@ def search(ctx: click.Context, resume: str | None, config_file: str | None, quie
 
                 out = str(Path("runs") / new_run_id(options["space"], options["strategy"],
                                                     str(options["predictor"]), options["seed"]))
-            result = run_search(**options, out=out, callback=bar.update)
+            result = run_search(**options, out=out, callback=bar.update, on_benchmark=bar.attach)
     if as_json:
         emit_json(result.summary)
     else:
@@ -107,7 +113,7 @@ def _apply(base: dict[str, Any], chosen: dict[str, Any]) -> dict[str, Any]:
     from nasloop.budget import Budget
 
     options = dict(base)
-    for key in ("space", "data", "dataset", "metric", "report", "strategy", "predictor", "preset", "seed",
+    for key in ("space", "benchmark", "data", "dataset", "metric", "report", "strategy", "predictor", "preset", "seed",
                 "strategy_options", "predictor_options"):
         if key in chosen:
             options[key] = chosen[key]
@@ -130,12 +136,20 @@ def _apply(base: dict[str, Any], chosen: dict[str, Any]) -> dict[str, Any]:
 
 
 class _Bar:
-    """The rich progress bar behind the loop's callback: queries used, best so far, round."""
+    """The rich progress bar behind the loop's callback: queries used, best so far, round.
+
+    A benchmark that trains (it has a ``progress`` attribute, called as ``fn(done, total)`` during each
+    evaluation) gets a second bar, "training cell", for the evaluation under way.
+    """
 
     def __init__(self, total: int | None, *, disable: bool) -> None:
         self.progress = progress(disable=disable)
+        self.disable = disable
         self.total = total
         self.task: Any = None
+        self.train_task: Any = None
+        self.train_done = 0
+        self.train_over = False  # the last evaluation ended: the next step starts a new one
 
     def __enter__(self) -> _Bar:
         return self
@@ -144,10 +158,31 @@ class _Bar:
         if self.task is not None:
             self.progress.__exit__(*exc)
 
-    def update(self, event: Any) -> None:
+    def _start(self) -> None:
         if self.task is None:  # started on the first event, so input errors print no empty bar
             self.progress.__enter__()
             self.task = self.progress.add_task("search", total=self.total, info="")
+
+    def attach(self, benchmark: Any) -> None:
+        """run_search's ``on_benchmark`` hook: follow the trainings of a benchmark that reports them."""
+        if not self.disable and hasattr(benchmark, "progress"):
+            benchmark.progress = self.training
+
+    def training(self, done: int, total: int) -> None:
+        """The benchmark's per-step hook: steps done of the evaluation under way."""
+        self._start()
+        if self.train_task is None:
+            self.train_task = self.progress.add_task("training cell", total=total, info="")
+        elif self.train_over or done < self.train_done:  # a new evaluation began
+            self.progress.reset(self.train_task, total=total, visible=True)
+        self.train_done, self.train_over = done, False
+        self.progress.update(self.train_task, total=total, completed=done)
+
+    def update(self, event: Any) -> None:
+        self._start()
+        if self.train_task is not None and event.phase in ("query", "done"):  # the evaluation is over
+            self.progress.update(self.train_task, visible=False)
+            self.train_over = True
         best = "" if event.best_value is None else f"best {event.best_value:.4g}"
         tau = "" if event.tau is None else f"tau {event.tau:.2f}"
         stage = {"fit": "fitting", "start": "search"}.get(event.phase, "replaying" if event.replay else "search")
