@@ -30,7 +30,7 @@ from nasloop.budget import Budget
 from nasloop.engine import Callback, SearchEngine, SearchProgress, Snapshots, summarize
 from nasloop.errors import ConfigError
 from nasloop.history import JsonlWriter, read_history, read_jsonl
-from nasloop.search_config import SearchConfig, choose_metrics
+from nasloop.search_config import SearchConfig, choose_metrics, resolve_pool
 from nasloop.space import SearchSpace
 from nasloop.types import Record
 
@@ -204,7 +204,7 @@ def run_search(
     try:
         search = SearchEngine(
             space=space_obj, benchmark=benchmark, strategy=strategy_obj, predictor=predictor_obj,
-            budget=budget, metric=metric, cfg=cfg, loop_seed=loop_seed, journal=journal,
+            budget=budget, metric=metric, cfg=resolve_pool(cfg, space_obj), loop_seed=loop_seed, journal=journal,
             history_writer=writers[0], rounds_writer=writers[1], logged_rounds=logged_rounds, callback=callback,
             snapshots=snapshots,
         )

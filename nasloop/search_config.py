@@ -49,9 +49,9 @@ class SearchConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-        if self.n_pool != "all":
+        if self.n_pool not in ("all", "auto"):
             if isinstance(self.n_pool, bool) or not isinstance(self.n_pool, int) or self.n_pool < 1:
-                raise ConfigError(f"n_pool must be a positive integer or 'all', got {self.n_pool!r}")
+                raise ConfigError(f"n_pool must be a positive integer, 'all' or 'auto', got {self.n_pool!r}")
             if self.n_pool < self.n_per_round:
                 raise ConfigError(
                     f"n_pool ({self.n_pool}) must be at least n_per_round ({self.n_per_round}): the "
@@ -77,13 +77,13 @@ class SearchConfig:
 
     @classmethod
     def parse_pool(cls, text: str | int) -> int | str:
-        """``--n-pool`` value: a positive integer or ``all``."""
-        if isinstance(text, int) or text == "all":
+        """``--n-pool`` value: a positive integer, ``all`` or ``auto``."""
+        if isinstance(text, int) or text in ("all", "auto"):
             return text
         try:
             return int(text)
         except ValueError:
-            raise ConfigError(f"n_pool must be a positive integer or 'all', got {text!r}") from None
+            raise ConfigError(f"n_pool must be a positive integer, 'all' or 'auto', got {text!r}") from None
 
 
 def choose_metrics(benchmark: Any, metric: str | None = None, report: str | None = None) -> tuple[str, str]:
@@ -109,3 +109,25 @@ def choose_metrics(benchmark: Any, metric: str | None = None, report: str | None
         twin = "test" + metric[3:] if metric.startswith("val") else None
         report = twin if twin in names else metric
     return metric, benchmark.check_metric(report)
+
+
+# Largest finite space whose every unqueried cell is scored each round under n_pool="auto".
+AUTO_POOL_MAX_CELLS = 50_000
+# Pool size under n_pool="auto" for larger or infinite spaces (the strategy's proposals).
+AUTO_POOL_SIZE = 100
+
+
+def resolve_pool(cfg: SearchConfig, space: Any) -> SearchConfig:
+    """``cfg`` with ``n_pool="auto"`` made concrete for ``space``.
+
+    A finite, enumerable space of at most ``AUTO_POOL_MAX_CELLS`` cells is scored whole every round
+    (the predictor then ranks every unqueried cell, which is cheap next to a true evaluation);
+    otherwise the strategy proposes ``AUTO_POOL_SIZE`` candidates.
+    """
+    if cfg.n_pool != "auto":
+        return cfg
+    size = len(space) if hasattr(space, "__len__") else None
+    finite = size is not None and size <= AUTO_POOL_MAX_CELLS and space.enumerate() is not None
+    from dataclasses import replace
+
+    return replace(cfg, n_pool="all" if finite else max(AUTO_POOL_SIZE, cfg.n_per_round))

@@ -186,7 +186,7 @@ def test_default_metric_without_val_or_test_is_the_first():
     [
         ({"n_warmup": 0}, "n_warmup must be a positive integer"),
         ({"n_pool": 3}, "n_pool \\(3\\) must be at least n_per_round"),
-        ({"n_pool": "some"}, "positive integer or 'all'"),
+        ({"n_pool": "some"}, "positive integer, 'all' or 'auto'"),
         ({"ucb_beta": -1.0}, "ucb_beta"),
     ],
 )
@@ -214,3 +214,18 @@ def test_missing_metric_value_is_not_told_as_a_number(nb201_cifar10):
     result = run_search("nb201", Holes(nb201_cifar10), "tpe", 15, TOY, seed=0, config=SMALL)
     assert len(result.records) == 15
     assert math.isfinite(result.best_value)
+
+
+def test_auto_pool_scores_a_small_finite_space_whole():
+    from nasloop.search_config import SearchConfig, resolve_pool
+
+    class Infinite:
+        def enumerate(self):
+            return None
+
+    from nasloop.registry import make_space
+
+    nb201 = make_space("nb201")
+    assert resolve_pool(SearchConfig(n_pool="auto"), nb201).n_pool == "all"
+    assert resolve_pool(SearchConfig(n_pool="auto", n_per_round=10), Infinite()).n_pool == 100
+    assert resolve_pool(SearchConfig(n_pool=30), nb201).n_pool == 30

@@ -95,7 +95,7 @@ def finished_run(nb201_cifar10_path, tmp_path_factory):
         (("--budget", "-4"), "budget must be a positive number"),
         (("--metric", "nope"), "metric 'nope' is not in"),
         (("--report", "nope"), "metric 'nope' is not in"),
-        (("--n-pool", "lots"), "n_pool must be a positive integer or 'all'"),
+        (("--n-pool", "lots"), "n_pool must be a positive integer, 'all' or 'auto'"),
         (("--acquisition", "ei"), "unknown acquisition 'ei'"),
         (("--config", "missing.toml"), "does not exist"),
     ],
