@@ -244,6 +244,8 @@ def format_table(result: dict[str, Any]) -> str:
     s = result["setting"]
     lines.append(f"target {s['target']} ({s['kind']}), preset {s['preset']}, seeds {len(s['seeds'])}, "
                  f"test on all {s['n_test']:,} cells; paper tau: {REFERENCE_SOURCE}")
+    if s.get("data"):
+        lines.append(f"data: {s['data']}")
     return "\n".join(lines)
 
 

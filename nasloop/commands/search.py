@@ -196,6 +196,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
     if best is None:
         click.echo("no architecture was queried")
         return
+    click.echo(f"benchmark:  {summary['benchmark']} (search {metric}, report {report})")
     click.echo(f"best cell:  {best['arch']}  (query {best['number']} of {summary['n_queries']}, "
                f"round {best['round']})")
     rows = [(metric, "search_regret"), (report, "regret")] if report != metric else [(report, "regret")]
