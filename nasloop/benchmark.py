@@ -6,12 +6,14 @@ loop's :class:`~nasloop.budget.Budget` decides what may be asked.
 
 from __future__ import annotations
 
+import csv
 from abc import ABC, abstractmethod
 from collections.abc import Hashable, Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 
-from nasloop.errors import InvalidArchitectureError, UnknownNameError
+from nasloop.errors import DataError, InvalidArchitectureError, UnknownNameError
 from nasloop.space import SearchSpace
 from nasloop.types import Evaluation
 
@@ -112,3 +114,14 @@ class TabularBenchmark(Benchmark):
         values = self.values(metric)
         row = int(np.nanargmax(values) if maximize else np.nanargmin(values))
         return float(values[row]), self.archs[row]
+
+
+def read_csv_table(path: str | Path) -> tuple[list[str] | None, list[list[str]]]:
+    """Header and rows of a CSV table (``None`` header for an empty file); ``DataError`` if unreadable."""
+    try:
+        with open(path, newline="") as fh:
+            reader = csv.reader(fh)
+            header = next(reader, None)
+            return header, list(reader)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read table {str(path)!r}: {exc}") from None

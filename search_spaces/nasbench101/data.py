@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nasloop.benchmark import Benchmark, TabularBenchmark
+from nasloop.benchmark import Benchmark, TabularBenchmark, read_csv_table
 from nasloop.errors import ConfigError, DataError, InvalidArchitectureError
 from nasloop.types import Evaluation
 from search_spaces.nasbench101.space import (
@@ -223,13 +223,8 @@ def load_naslib_json(path: Path) -> NasBench101Table:
 # --- CSV tables --------------------------------------------------------------------------------------------------
 def load_csv(path: Path) -> Benchmark:
     """A converted table (``hash,arch,metrics...``) or a hash-only table (``hash,metrics...``)."""
-    try:
-        with open(path, newline="") as fh:
-            reader = csv.reader(fh)
-            header = next(reader, None)
-            rows = [r for r in reader if r]
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read table {str(path)!r}: {exc}") from None
+    header, rows = read_csv_table(path)
+    rows = [r for r in rows if r]
     if not header or "hash" not in header:
         raise DataError(f"table {path.name} has no 'hash' column; expected hash[,arch],metric,...")
     hash_col = header.index("hash")

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
-from nasloop.benchmark import TabularBenchmark
+from nasloop.benchmark import TabularBenchmark, read_csv_table
 from nasloop.errors import ConfigError, DataError, InvalidArchitectureError, UnknownNameError
 from search_spaces.nasbench201.space import OPS, NasBench201Space
 
@@ -76,13 +76,7 @@ def _load_csv_cached(path: str, _mtime: int) -> TabularBenchmark:
 def load_csv(path: Path) -> TabularBenchmark:
     """A table with an ``arch`` column (official strings), an optional ``index`` and metric columns."""
     space = NasBench201Space()
-    try:
-        with open(path, newline="") as fh:
-            reader = csv.reader(fh)
-            header = next(reader, None)
-            rows = list(reader)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read table {str(path)!r}: {exc}") from None
+    header, rows = read_csv_table(path)
     if not header or "arch" not in header:
         raise DataError(f"table {str(path)!r} has no 'arch' column; expected a header like index,arch,val_acc,...")
     arch_col = header.index("arch")
