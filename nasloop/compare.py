@@ -7,10 +7,13 @@ with ``resume``, missing ones start. ``study.json`` (written first) records the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
-from collections.abc import Callable, Sequence
+import signal
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
@@ -142,6 +145,34 @@ def _worker_init() -> None:
         pass
 
 
+class StudyInterrupted(KeyboardInterrupt):
+    """SIGTERM reached the study's main process (handled like Ctrl-C: exit 130, runs resumable)."""
+
+
+@contextlib.contextmanager
+def _stop_workers_on_exit(pool: ProcessPoolExecutor) -> Iterator[None]:
+    """Stop the worker processes when the study ends by Ctrl-C or SIGTERM.
+
+    Without this a ``kill`` of the main process leaves its workers running their jobs to the end.
+    Killing them loses nothing: every run directory resumes from its ``history.jsonl``.
+    """
+    def on_sigterm(signum: int, _frame: Any) -> None:
+        raise StudyInterrupted(f"signal {signum}")
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, on_sigterm) if main_thread else None
+    try:
+        yield
+    except BaseException:
+        for process in list(getattr(pool, "_processes", {}).values()):  # no public API for this
+            process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
 def run_study(
     spec: StudySpec,
     study_dir: str | Path,
@@ -165,7 +196,8 @@ def run_study(
             if callback:
                 callback(job, results[i])
         return [results[i] for i in range(len(jobs))]
-    with ProcessPoolExecutor(max_workers=n_jobs, mp_context=get_context("spawn"), initializer=_worker_init) as pool:
+    with ProcessPoolExecutor(max_workers=n_jobs, mp_context=get_context("spawn"), initializer=_worker_init) as pool, \
+            _stop_workers_on_exit(pool):
         pending = {pool.submit(run_job, spec_json, asdict(job.config), job.seed, str(job.run_dir)): i
                    for i, job in enumerate(jobs)}
         error: BaseException | None = None

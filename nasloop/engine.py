@@ -188,6 +188,9 @@ class SearchEngine:
         k = min(self.cfg.n_per_round, self.budget.remaining)
         if len(pool) < k:  # a strategy short of ideas: top up with random unseen cells
             pool += unseen_samples(self.space, rng, k - len(pool), exclude={*self.seen, *pool})
+        local = self._local_candidates() if self.cfg.n_local else []
+        in_pool = set(pool)
+        pool += [a for a in local if a not in in_pool]
         self.timers["strategy_s"] += time.perf_counter() - t0
         if not pool:
             return 0
@@ -198,7 +201,7 @@ class SearchEngine:
         mean, std = self.predictor.predict_dist([self._graph(a) for a in pool])
         mean, std = np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64)
         self.timers["predict_s"] += time.perf_counter() - t0
-        picks = select(mean, std, k, rule=self.cfg.acquisition, beta=self.cfg.ucb_beta, rng=rng)
+        picks = self._pick(pool, set(local), mean, std, k, rng)
         chosen = set(picks)
         for i, arch in enumerate(pool):  # turned down: the strategy learns nothing from these
             if i not in chosen:
@@ -215,6 +218,36 @@ class SearchEngine:
         self.pairs += [p for p in done if math.isfinite(p[1])]
         self._log_round(self.round, n_pool=len(pool), picks=done)
         return len(done)
+
+    def _pick(self, pool: list[Hashable], local: set[Hashable], mean: np.ndarray, std: np.ndarray, k: int,
+              rng: np.random.Generator) -> list[int]:
+        """Indices of the round's picks: up to ``n_local`` among the incumbents' neighbours, then the
+        rest among all candidates, both by the acquisition rule."""
+        rule, beta = self.cfg.acquisition, self.cfg.ucb_beta
+        picks: list[int] = []
+        near = [i for i, arch in enumerate(pool) if arch in local]
+        n_near = min(self.cfg.n_local, k, len(near))
+        if n_near:
+            sub = select(mean[near], std[near], n_near, rule=rule, beta=beta, rng=rng)
+            picks = [near[i] for i in sub]
+        taken = set(picks)
+        rest = [i for i in range(len(pool)) if i not in taken]
+        sub = select(mean[rest], std[rest], min(k - len(picks), len(rest)), rule=rule, beta=beta, rng=rng)
+        return picks + [rest[i] for i in sub]
+
+    def _local_candidates(self) -> list[Hashable]:
+        """Unqueried neighbours of the best architectures so far: all of the incumbent's, then the next
+        best's, until there are at least ``n_local`` (none before the first finite result)."""
+        ranked = sorted((r for r in self.records if math.isfinite(self._value(r))),
+                        key=self._value, reverse=True)
+        out: dict[Hashable, None] = {}
+        for rec in ranked:
+            for arch in self.space.neighbours(self.space.from_str(rec.arch)):
+                if arch not in self.seen:
+                    out[arch] = None
+            if len(out) >= self.cfg.n_local:
+                break
+        return list(out)
 
     def _replay_round(self, pool: list[Hashable], journaled: list[Record]) -> int:
         """A round the history holds completely: the strategy sees what it saw, the predictor rests."""

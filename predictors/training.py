@@ -93,8 +93,20 @@ class Dropout(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p <= 0.0:
             return x
-        keep = torch.rand(x.shape, generator=self.generator, device=x.device) >= self.p
-        return x * keep / (1.0 - self.p)
+        return x * keep_mask(x.shape, self.p, self.generator, x.device) / (1.0 - self.p)
+
+
+def keep_mask(shape: torch.Size, p: float, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
+    """Boolean mask, True with probability 1 - p (to 2⁻¹⁵), drawn from ``generator``.
+
+    Dropout's random numbers were an eighth of the fast presets' step time on CPU with
+    ``torch.rand``; 15-bit integers cut from 64-bit draws (four per draw; bit 63 of a draw is
+    always 0, so the top bit of each 16-bit lane is masked off) cost about a quarter as much.
+    """
+    n = math.prod(shape)
+    words = torch.empty((n + 3) // 4, dtype=torch.int64, device=device).random_(generator=generator)
+    lanes = (words & 0x7FFF7FFF7FFF7FFF).view(torch.int16)[:n].view(shape)
+    return lanes >= round(p * 32768)
 
 
 def attach_generator(model: nn.Module, generator: torch.Generator | None) -> None:

@@ -115,6 +115,31 @@ def test_refit_cadence_and_predictor_quality_log(nb201_cifar10, tmp_path):
     assert summary["timings"]["fit_s"] <= summary["timings"]["total_s"]
 
 
+def test_local_picks_come_from_the_best_cells_neighbourhood(nb201_cifar10):
+    from nasloop.registry import make_space
+
+    space = make_space("nb201")
+    cfg = SearchConfig(n_warmup=6, n_per_round=4, n_pool=20, n_local=3)
+    result = run_search("nb201", nb201_cifar10, "random", 30, TOY, seed=2, config=cfg)
+    records = result.records
+    assert len({r.arch for r in records}) == 30
+    for round_ in sorted({r.round for r in records} - {0}):
+        before = [r for r in records if r.round < round_]
+        picks = [space.from_str(r.arch) for r in records if r.round == round_]
+        ranked = sorted(before, key=lambda r: r.metrics["val_acc"], reverse=True)
+        near: set = set()
+        for rec in ranked:  # the neighbourhoods the loop draws its local picks from
+            near |= set(space.neighbours(space.from_str(rec.arch))) - {space.from_str(r.arch) for r in before}
+            if len(near) >= 3:
+                break
+        assert sum(p in near for p in picks) >= min(3, len(picks)), round_
+
+
+def test_bad_n_local():
+    with pytest.raises(ConfigError, match="n_local"):
+        SearchConfig(n_per_round=4, n_local=5)
+
+
 @pytest.mark.parametrize("rule", ["ucb", "thompson"])
 def test_uncertainty_acquisitions_run(nb201_cifar10, rule):
     cfg = SearchConfig(n_warmup=6, n_per_round=4, n_pool=20, acquisition=rule)

@@ -15,7 +15,7 @@ from nasloop.loop import SearchConfig, resume_search, run_search
 
 ROOT = Path(__file__).resolve().parents[1]
 TOY = "tests.toy_predictor:ToyRidge"
-CFG = {"n_warmup": 6, "n_per_round": 4, "n_pool": 20}
+CFG = {"n_warmup": 6, "n_per_round": 4, "n_pool": 20, "n_local": 2}  # local picks replay too
 BUDGET = 30
 
 # Runs a search in a fresh process and SIGKILLs itself at the chosen event.

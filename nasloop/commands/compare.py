@@ -30,7 +30,8 @@ def build_spec(options: dict[str, Any]):
     """The StudySpec from merged TOML + flag options (flags win)."""
     from nasloop.compare import StudyConfig, StudySpec, grid
 
-    search = {k: options[k] for k in ("n_warmup", "n_per_round", "n_pool", "refit_every", "acquisition")
+    search = {k: options[k] for k in ("n_warmup", "n_per_round", "n_pool", "n_local", "refit_every", "acquisition",
+                                     "max_fit_steps")
               if options.get(k) is not None}
     if "n_pool" in search:
         from nasloop.search_config import SearchConfig
@@ -68,7 +69,10 @@ def build_spec(options: dict[str, Any]):
 @click.option("--n-warmup", type=int, default=None, help="Random true queries before the first fit.")
 @click.option("--n-per-round", type=int, default=None, help="True queries per predictor round.")
 @click.option("--n-pool", default=None, help="Candidates scored per round, or 'all'.")
+@click.option("--n-local", type=int, default=None,
+              help="Picks per round from the best architectures' unqueried neighbours.")
 @click.option("--refit-every", type=int, default=None, help="Refit after this many new results.")
+@click.option("--max-fit-steps", type=int, default=None, help="Cap on optimiser steps per predictor fit.")
 @click.option("--acquisition", default=None, help="greedy | ucb | thompson.")
 @click.option("--out", default=None, type=click.Path(file_okay=False),
               help="Study directory (rerun with the same options to resume). [default: runs/study-<time>]")

@@ -44,6 +44,8 @@ _DEFAULT = SearchConfig()
               help="Candidates the strategy proposes per round for the predictor to score, or 'all'.")
 @click.option("--n-per-round", default=_DEFAULT.n_per_round, show_default=True, type=int,
               help="True queries chosen per predictor round.")
+@click.option("--n-local", default=_DEFAULT.n_local, show_default=True, type=int,
+              help="Of the picks per round, how many come from the best architectures' unqueried neighbours.")
 @click.option("--n-warmup", default=_DEFAULT.n_warmup, show_default=True, type=int,
               help="Random true queries before the first predictor fit.")
 @click.option("--refit-every", default=_DEFAULT.refit_every, show_default=True, type=int,
