@@ -110,6 +110,26 @@ def test_evolution_children_are_mutations_of_the_population():
         assert child in space.neighbours(best)
 
 
+@pytest.mark.parametrize("revisit", [True, False])
+def test_evolution_known_children_reenter_the_population_for_free(revisit):
+    space = make_space("nb201")
+    best = space.from_str("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|"
+                          "nor_conv_1x1~2|")
+    evo = make_strategy("evolution", space, seed=0, population_size=3, tournament_size=3, revisit_known=revisit)
+    for arch in space.neighbours(best):  # every child of the best cell is already known
+        evo.tell(arch, 0.0)
+    evo.tell(best, 9.0)
+    before = list(evo.population)
+    child = evo.ask(1)[0]
+    assert child not in evo.queried
+    if revisit:  # each known child re-entered (ageing the best out); the next parent was a known child
+        assert best not in [a for a, _ in evo.population]
+        assert all(a in space.neighbours(best) and v == 0.0 for a, v in evo.population)
+        assert any(child in space.neighbours(a) for a, _ in evo.population)
+    else:  # known children are skipped: the population stays as it was
+        assert list(evo.population) == before
+
+
 def test_evolution_rejects_bad_sizes():
     with pytest.raises(ConfigError, match="tournament_size"):
         make_strategy("evolution", make_space("nb201"), population_size=3, tournament_size=5)
