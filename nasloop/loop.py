@@ -63,7 +63,7 @@ class SearchResult:
 def run_search(
     space: str | SearchSpace = "nb201",
     benchmark: Any = None,
-    strategy: str = "evolution",
+    strategy: str = "random",
     budget: int | Budget = 100,
     predictor: str | Any | None = "nnformer",
     *,

@@ -137,7 +137,7 @@ def test_local_picks_come_from_the_best_cells_neighbourhood(nb201_cifar10):
 
 def test_bad_n_local():
     with pytest.raises(ConfigError, match="n_local"):
-        SearchConfig(n_per_round=4, n_local=5)
+        SearchConfig(n_local=-1)
 
 
 @pytest.mark.parametrize("rule", ["ucb", "thompson"])

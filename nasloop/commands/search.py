@@ -31,7 +31,8 @@ _DEFAULT = SearchConfig()
               "else test_acc, else its first metric).")
 @click.option("--report", default=None, help="Metric to report for the best cell (default: test_acc when "
               "searching val_acc, else the search metric).")
-@click.option("--strategy", default="evolution", show_default=True, help="random, evolution, tpe or module:Class.")
+@click.option("--strategy", default="random", show_default=True,
+              help="random, evolution, tpe or module:Class (with a predictor it proposes the pool).")
 @click.option("--predictor", default="nnformer", show_default=True,
               help="none (the strategy alone), nnformer, narformer2, mlp, gin, rf or module:Class.")
 @click.option("--preset", default="fast", show_default=True, help="Predictor preset.")

@@ -54,7 +54,12 @@ def unseen_samples(
     """
     out: list[Hashable] = []
     taken = set(exclude)
-    for _ in range(max(n, 0) * n_tries):
+    size = len(space) if hasattr(space, "__len__") else None
+    # Asking for most of what is left of a small finite space (a pool of 1,000 from 168 cells):
+    # rejection sampling would spend n·n_tries draws finding nothing new, so enumerate at once.
+    mostly_asked = size is not None and 2 * n >= size - len(taken) and space.enumerate() is not None
+    draws = 0 if mostly_asked else max(n, 0) * n_tries
+    for _ in range(draws):
         if len(out) >= n:
             return out
         arch = space.sample(rng)

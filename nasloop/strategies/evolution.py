@@ -17,7 +17,10 @@ class RegularizedEvolution(Strategy):
     each proposal mutates the best of ``tournament_size`` members drawn without replacement. The
     newest true result joins the population and the oldest leaves (:meth:`tell`). A child that was
     already evaluated costs nothing: with ``revisit_known`` it joins the population again with its
-    known result (ageing it like a new one) and the next tournament runs. That is regularized
+    known result (ageing it like a new one) and the next tournament runs. This applies to the
+    sequential algorithm (``ask(1)``); a pool (``ask(n)``, n > 1, for a predictor to rank) skips
+    known children, so that one large ask cannot replace the population, and once mutation finds
+    nothing new the rest of the pool is random. That is regularized
     evolution with unique queries counted, as in the reference figures of ``../shared/data``
     (median 128 queries to the CIFAR-10 optimum); skipping known children instead weakens selection
     (a simulation on the CIFAR-10 table: median 173). Proposals the predictor turns down
@@ -70,13 +73,14 @@ class RegularizedEvolution(Strategy):
             return unseen_samples(self.space, self.rng, n, exclude=self.queried)
         out: list[Hashable] = []
         taken = set(self.queried)
+        # Known children re-join the population only in the sequential algorithm (one child per
+        # ask); a pool of proposals for a predictor must not replace the population in one ask.
+        revisit = self.revisit_known and n == 1
         for _ in range(n):
-            child = self._child(taken)
-            if child is None:
-                extra = unseen_samples(self.space, self.rng, 1, exclude=taken)
-                if not extra:
-                    break
-                child = extra[0]
+            child = self._child(taken, revisit)
+            if child is None:  # the population's neighbourhoods are used up: the rest are random
+                out += unseen_samples(self.space, self.rng, n - len(out), exclude=taken)
+                break
             out.append(child)
             taken.add(child)
         return out
@@ -86,7 +90,7 @@ class RegularizedEvolution(Strategy):
         self.known[arch] = float(value)
         self.population.append((arch, float(value)))  # deque(maxlen) drops the oldest
 
-    def _child(self, taken: set[Hashable]) -> Hashable | None:
+    def _child(self, taken: set[Hashable], revisit: bool) -> Hashable | None:
         for _ in range(self.n_tries):
             members = list(self.population)
             picks = self.rng.choice(len(members), size=self.tournament_size, replace=False)
@@ -95,6 +99,6 @@ class RegularizedEvolution(Strategy):
             child = self.space.mutate(parent, self.rng)
             if child not in taken:
                 return child
-            if self.revisit_known and child in self.known:  # evaluated before: free, it re-enters
+            if revisit and child in self.known:  # evaluated before: free, it re-enters
                 self.population.append((child, self.known[child]))
         return None
