@@ -203,8 +203,8 @@ def narformer2_presets(preset: str, target: str) -> tuple[NARFormerV2Config, Tra
     # Latency: clip gradients as NN-Former's latency recipe does. NB201's device columns hold cells
     # with almost no compute (pixel3: 0.003 ms against a 10.7 ms median); their relative errors blew up
     # the first steps and drove the −log σ output into saturation, where every prediction was ~0
-    # and the gradient vanished (pixel3, N=1563: MAPE 101%, Acc(10%) 0%). Clipped at 5, N=500:
-    # MAPE 38.9%, Acc(10%) 56.5%.
+    # and the gradient vanished (pixel3, N=1563: MAPE 101%, Acc(10%) 0%). Clipped at 5: MAPE 11.7%,
+    # Acc(10%) 69.2% (docs/results.md).
     train = TrainConfig(epochs=300, min_steps=0, max_steps=3000, batch_size=32, lr=1e-3, optimizer="adam",
                         schedule="linear", ema_decay=0.99, lambda_rank=0.1, lambda_cons=0.5 if not latency else 0.0,
                         grad_clip=5.0 if latency else None, n_threads=1)
