@@ -138,6 +138,25 @@ def test_pruned_graph_drops_none_and_dangling_nodes(space):
     assert full == space.to_graph(space.from_str(BEST_C10), "full")
 
 
+def test_executed_graph_drops_none_but_keeps_dead_ops(space):
+    # The 0→1 conv feeds node 1, whose only outgoing edges are none: pruned away, but it still runs.
+    cell = space.from_str("|nor_conv_3x3~0|+|none~0|none~1|+|nor_conv_1x1~0|none~1|none~2|")
+    g = space.to_graph(cell, "executed")
+    assert g.op_names() == ("input", "nor_conv_3x3", "nor_conv_1x1", "output")
+    assert set(g.edges) == {(0, 1), (0, 2), (2, 3)}  # the dead conv has no path to the output
+    all_none = space.to_graph(("none",) * 6, "executed")
+    assert all_none.op_names() == ("input", "output") and all_none.edges == ()
+    best = space.from_str(BEST_C10)  # no none ops: the same nodes and edges as the full graph
+    assert space.to_graph(best, "executed") == space.to_graph(best, "full")
+
+
+def test_nnformer_reads_the_executed_graph_for_latency():
+    from nasloop.registry import make_predictor
+
+    assert make_predictor("nnformer", target="latency").graph_kind == "executed"
+    assert make_predictor("nnformer").graph_kind == "pruned"
+
+
 def test_unknown_graph_kind(space):
     with pytest.raises(InvalidArchitectureError, match="graph kind"):
         space.to_graph(space.from_str(BEST_C10), "weird")

@@ -45,8 +45,9 @@ Arch = tuple[str, ...]
 class NasBench201Space(SearchSpace):
     """The NAS-Bench-201 cell space.
 
-    Graph kinds: ``"pruned"`` (NN-Former: ``none`` ops and dangling nodes removed, 2–8 nodes) and
-    ``"full"`` (NAR-Former V2: all 8 nodes, ``none`` kept as an op).
+    Graph kinds: ``"pruned"`` (NN-Former: ``none`` ops and dangling nodes removed, 2–8 nodes),
+    ``"full"`` (NAR-Former V2: all 8 nodes, ``none`` kept as an op) and ``"executed"`` (NN-Former's
+    latency graph: ``none`` ops removed, dangling ops kept, since they still run).
 
     Example:
         >>> space = NasBench201Space()
@@ -57,7 +58,7 @@ class NasBench201Space(SearchSpace):
     """
 
     name = "nb201"
-    graph_kinds = ("pruned", "full")
+    graph_kinds = ("pruned", "full", "executed")
 
     def __len__(self) -> int:
         return N_CELLS
@@ -161,6 +162,8 @@ class NasBench201Space(SearchSpace):
             return ArchGraph(tuple(_GRAPH_OP_ID[o] for o in ops), _FULL_EDGES, GRAPH_VOCAB)
         if kind == "pruned":
             return _pruned_graph(ops)
+        if kind == "executed":
+            return _pruned_graph(ops, keep_dangling=True)
         raise InvalidArchitectureError(f"unknown graph kind {kind!r}; nb201 offers {self.graph_kinds}")
 
     def _check(self, arch: Any) -> Arch:
@@ -176,8 +179,9 @@ class NasBench201Space(SearchSpace):
         return arch
 
 
-def _pruned_graph(ops: tuple[str, ...]) -> ArchGraph:
-    """NN-Former's graph: drop ``none`` nodes, then every node not on an input→output path."""
+def _pruned_graph(ops: tuple[str, ...], keep_dangling: bool = False) -> ArchGraph:
+    """NN-Former's graph: drop ``none`` nodes, then (unless ``keep_dangling``) every node not on an
+    input→output path."""
     keep = [o != "none" for o in ops]
     succ: dict[int, list[int]] = {i: [] for i in range(8)}
     for i, j in _FULL_EDGES:
@@ -189,7 +193,7 @@ def _pruned_graph(ops: tuple[str, ...]) -> ArchGraph:
         for j in js:
             pred[j].append(i)
     backward = _reachable(7, pred)
-    nodes = [i for i in range(8) if i in (0, 7) or (i in forward and i in backward)]
+    nodes = [i for i in range(8) if keep[i] and (keep_dangling or i in (0, 7) or (i in forward and i in backward))]
     new_id = {old: new for new, old in enumerate(nodes)}
     edges = tuple(
         (new_id[i], new_id[j]) for i, j in _FULL_EDGES if i in new_id and j in new_id and j in succ[i]
