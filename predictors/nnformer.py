@@ -184,8 +184,8 @@ def nnformer_presets(preset: str, target: str) -> tuple[NNFormerConfig, TrainCon
         else:
             train = TrainConfig()
         return model, train
-    # FFN hidden 2·d (the paper: 4·d). On one core it cut the fit time at N=156 by about a third, and
-    # tau rose (3 seeds: 0.806 against 0.798).
+    # FFN hidden 2·d (the paper: 4·d): half the FFN's work per step, and tau at N=156 did not drop
+    # (3 seeds through `predictor eval`: 0.804 against 0.798 with 4·d).
     model = NNFormerConfig(d_model=64, n_layers=4, mlp_ratio=2, dropout=0.1, positive_output=latency)
     # Accuracy: 6,000 steps at most (N=1563, 49 steps an epoch: 3,000 stopped at tau 0.878, 4,500 at
     # 0.887). Latency: 3,000.
