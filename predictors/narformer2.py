@@ -205,9 +205,9 @@ def narformer2_presets(preset: str, target: str) -> tuple[NARFormerV2Config, Tra
     # the first steps and drove the −log σ output into saturation, where every prediction was ~0
     # and the gradient vanished (pixel3, N=1563: MAPE 101%, Acc(10%) 0%). Clipped at 5: MAPE 11.7%,
     # Acc(10%) 69.2% (docs/results.md).
-    # Accuracy: 8,000 steps at most. At N=1563 (49 steps an epoch) 3,000 steps stopped at tau 0.831,
-    # 8,000 reach 0.890 in ~230 s on one core (docs/results.md); N=156 runs its 300 epochs (1,500
-    # steps) either way. Latency keeps the 3,000 its MAPE figures were measured with.
+    # Accuracy: 8,000 steps at most. At N=1563 (49 steps an epoch) 3,000 steps stopped at tau 0.831
+    # (seed 0), 8,000 reach 0.893 ± 0.006 (3 seeds, docs/results.md); N=156 runs its 300 epochs
+    # (1,500 steps) either way. Latency keeps the 3,000 its MAPE figures were measured with.
     train = TrainConfig(epochs=300, min_steps=0, max_steps=3000 if latency else 8000, batch_size=32, lr=1e-3,
                         optimizer="adam",
                         schedule="linear", ema_decay=0.99, lambda_rank=0.1, lambda_cons=0.5 if not latency else 0.0,
