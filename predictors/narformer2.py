@@ -208,10 +208,10 @@ def narformer2_presets(preset: str, target: str) -> tuple[NARFormerV2Config, Tra
     # Accuracy: 8,000 steps at most. At N=1563 (49 steps an epoch) 3,000 steps stopped at tau 0.831
     # (seed 0), 8,000 reach 0.893 ± 0.006 (3 seeds, docs/results.md); N=156 runs its 300 epochs
     # (1,500 steps) either way. Latency keeps the 3,000 its MAPE figures were measured with.
-    train = TrainConfig(epochs=300, min_steps=0, max_steps=3000 if latency else 8000, batch_size=32, lr=1e-3,
-                        optimizer="adam",
-                        schedule="linear", ema_decay=0.99, lambda_rank=0.1, lambda_cons=0.5 if not latency else 0.0,
-                        grad_clip=5.0 if latency else None, n_threads=1)
+    train = TrainConfig(epochs=300, min_steps=0, max_steps=3000 if latency else 8000, batch_size=32,
+                        lr=1e-3, optimizer="adam", schedule="linear", ema_decay=0.99, lambda_rank=0.1,
+                        lambda_cons=0.5 if not latency else 0.0, grad_clip=5.0 if latency else None,
+                        n_threads=1)
     return model, train
 
 
