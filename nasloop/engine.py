@@ -188,56 +188,58 @@ class SearchEngine:
         k = min(self.cfg.n_per_round, self.budget.remaining)
         if len(pool) < k:  # a strategy short of ideas: top up with random unseen cells
             pool += unseen_samples(self.space, rng, k - len(pool), exclude={*self.seen, *pool})
-        local = self._local_candidates() if self.cfg.n_local else []
-        in_pool = set(pool)
-        pool += [a for a in local if a not in in_pool]
         self.timers["strategy_s"] += time.perf_counter() - t0
-        if not pool:
+        if not pool and not self._local_candidates(1):
             return 0
         if journaled is not None:
             return self._replay_round(pool, journaled)
         self._ensure_fitted()
-        t0 = time.perf_counter()
-        mean, std = self.predictor.predict_dist([self._graph(a) for a in pool])
-        mean, std = np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64)
-        self.timers["predict_s"] += time.perf_counter() - t0
-        picks = self._pick(pool, set(local), mean, std, k, rng)
-        chosen = set(picks)
-        for i, arch in enumerate(pool):  # turned down: the strategy learns nothing from these
-            if i not in chosen:
-                self.strategy.discard(arch)
-        done = []
+        mean, std = self._score(pool)
+        done: list[tuple[float, float]] = []
+        # Local picks one at a time, each among the unqueried neighbours of the best architecture
+        # found so far *including this round's results*: once a pick improves on the incumbent, the
+        # next one already searches around it. Scoring a neighbourhood costs milliseconds; picking
+        # all local picks up front left runs next to the optimum for another round or two.
+        for _ in range(min(self.cfg.n_local, k)):
+            near = self._local_candidates(1)
+            if not near or self.budget.exhausted:
+                break
+            near_mean, near_std = self._score(near)
+            i = select(near_mean, near_std, 1, rule=self.cfg.acquisition, beta=self.cfg.ucb_beta, rng=rng)[0]
+            done.append(self._pick_and_query(near[i], float(near_mean[i]), float(near_std[i])))
+        # The rest from the whole pool, by the scores of the round's start (the predictor is unchanged).
+        rest = [i for i, arch in enumerate(pool) if arch not in self.seen]
+        n_rest = min(k - len(done), len(rest))
+        picks = [rest[i] for i in select(mean[rest], std[rest], n_rest, rule=self.cfg.acquisition,
+                                           beta=self.cfg.ucb_beta, rng=rng)] if n_rest > 0 else []
         for i in picks:
-            arch = pool[i]
             if self.budget.exhausted:
+                break
+            done.append(self._pick_and_query(pool[i], float(mean[i]), float(std[i])))
+        for arch in pool:  # turned down: the strategy learns nothing from these
+            if arch not in self.seen:
                 self.strategy.discard(arch)
-                continue
-            rec = self._query(arch, round_=self.round, mean=float(mean[i]), std=float(std[i]))
-            self._tell(arch, rec)
-            done.append((float(mean[i]), self._value(rec)))
         self.pairs += [p for p in done if math.isfinite(p[1])]
         self._log_round(self.round, n_pool=len(pool), picks=done)
         return len(done)
 
-    def _pick(self, pool: list[Hashable], local: set[Hashable], mean: np.ndarray, std: np.ndarray, k: int,
-              rng: np.random.Generator) -> list[int]:
-        """Indices of the round's picks: up to ``n_local`` among the incumbents' neighbours, then the
-        rest among all candidates, both by the acquisition rule."""
-        rule, beta = self.cfg.acquisition, self.cfg.ucb_beta
-        picks: list[int] = []
-        near = [i for i, arch in enumerate(pool) if arch in local]
-        n_near = min(self.cfg.n_local, k, len(near))
-        if n_near:
-            sub = select(mean[near], std[near], n_near, rule=rule, beta=beta, rng=rng)
-            picks = [near[i] for i in sub]
-        taken = set(picks)
-        rest = [i for i in range(len(pool)) if i not in taken]
-        sub = select(mean[rest], std[rest], min(k - len(picks), len(rest)), rule=rule, beta=beta, rng=rng)
-        return picks + [rest[i] for i in sub]
+    def _score(self, archs: list[Hashable]) -> tuple[np.ndarray, np.ndarray]:
+        """The predictor's mean and std for ``archs`` (timed as prediction)."""
+        if not archs:
+            return np.zeros(0), np.zeros(0)
+        t0 = time.perf_counter()
+        mean, std = self.predictor.predict_dist([self._graph(a) for a in archs])
+        self.timers["predict_s"] += time.perf_counter() - t0
+        return np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64)
 
-    def _local_candidates(self) -> list[Hashable]:
+    def _pick_and_query(self, arch: Hashable, mean: float, std: float) -> tuple[float, float]:
+        rec = self._query(arch, round_=self.round, mean=mean, std=std)
+        self._tell(arch, rec)
+        return mean, self._value(rec)
+
+    def _local_candidates(self, at_least: int) -> list[Hashable]:
         """Unqueried neighbours of the best architectures so far: all of the incumbent's, then the next
-        best's, until there are at least ``n_local`` (none before the first finite result)."""
+        best's, until there are at least ``at_least`` (none before the first finite result)."""
         ranked = sorted((r for r in self.records if math.isfinite(self._value(r))),
                         key=self._value, reverse=True)
         out: dict[Hashable, None] = {}
@@ -245,33 +247,32 @@ class SearchEngine:
             for arch in self.space.neighbours(self.space.from_str(rec.arch)):
                 if arch not in self.seen:
                     out[arch] = None
-            if len(out) >= self.cfg.n_local:
+            if len(out) >= at_least:
                 break
         return list(out)
 
     def _replay_round(self, pool: list[Hashable], journaled: list[Record]) -> int:
         """A round the history holds completely: the strategy sees what it saw, the predictor rests."""
-        picks = [self.space.from_str(r.arch) for r in journaled]
-        position = {arch: i for i, arch in enumerate(pool)}
-        missing = [r.arch for r, a in zip(journaled, picks) if a not in position]
-        if missing:
-            raise ConfigError(
-                f"resume diverged in round {self.round}: the history's {missing[0]} is not among the "
-                "candidates the strategy proposes now; the data or code changed since the run started, "
-                "so start a new run"
-            )
-        chosen = set(picks)
-        for arch in pool:
-            if arch not in chosen:
-                self.strategy.discard(arch)
+        in_pool = set(pool)
         done = []
-        for arch, rec in zip(picks, journaled):
+        for rec in journaled:
+            arch = self.space.from_str(rec.arch)
+            # A pick came from the pool or, as a local pick, from the neighbours of a cell seen before it.
+            if arch not in in_pool and not any(n in self.seen for n in self.space.neighbours(arch)):
+                raise ConfigError(
+                    f"resume diverged in round {self.round}: the history's {rec.arch} is neither among the "
+                    "candidates the strategy proposes now nor next to a queried architecture; the data or "
+                    "code changed since the run started, so start a new run"
+                )
             self._tell(arch, self._query(arch, round_=self.round))
             if rec.predicted_mean is not None:
                 done.append((float(rec.predicted_mean), self._value(rec)))
+        for arch in pool:
+            if arch not in self.seen:
+                self.strategy.discard(arch)
         self.pairs += [p for p in done if math.isfinite(p[1])]
         self._log_round(self.round, n_pool=len(pool), picks=done)
-        return len(picks)
+        return len(journaled)
 
     # --- pieces ----------------------------------------------------------------------------------------
     def _journaled_round(self) -> list[Record] | None:

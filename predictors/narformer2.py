@@ -170,8 +170,12 @@ class NARFormerV2(nn.Module):
         cfg = self.cfg
         b, n = batch.ops.shape
         mask = batch.mask
-        pos = torch.arange(n, device=mask.device).expand(b, n)
-        x = torch.cat([nerf(batch.ops, cfg.multires_op), nerf(pos, cfg.multires_pos)], dim=-1)  # (B, N, Din)
+        # Op ids and node indices are small integers: code each distinct value once and look the
+        # codes up (the same numbers as coding every token; sin/cos in float64 were a tenth of scoring).
+        n_ids = int(batch.ops.max()) + 1 if batch.ops.numel() else 1
+        op_codes = nerf(torch.arange(n_ids, device=mask.device), cfg.multires_op)[batch.ops]
+        pos_codes = nerf(torch.arange(n, device=mask.device), cfg.multires_pos).expand(b, n, -1)
+        x = torch.cat([op_codes, pos_codes], dim=-1)  # (B, N, Din)
         x = x * mask[..., None]
         adj = ((batch.adj + batch.adj.transpose(1, 2)) > 0).to(x.dtype)  # (B, N, N) symmetric, no self-loops
         count = mask.sum(dim=1, keepdim=True).clamp(min=1).to(x.dtype)  # (B, 1)

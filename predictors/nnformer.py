@@ -35,7 +35,8 @@ class NNFormerConfig:
     d_model: int = 160  # token width; 4 heads of d_model/4
     n_layers: int = 12  # pre-LN blocks
     mlp_ratio: int = 4  # BGIFFN hidden = mlp_ratio * d_model, half forward (A), half backward (Aᵀ)
-    dropout: float = 0.1  # attention, residual and FFN dropout
+    dropout: float = 0.1  # residual and FFN dropout (and attention dropout unless attn_dropout is set)
+    attn_dropout: float | None = None  # dropout on the attention weights (None: ``dropout``)
     op_dim: int = 32  # one-hot width of op ids (grown when a space has more op types)
     depth_dim: int = 32  # one-hot width of the node count (grown for larger graphs)
     head_bias: float = 0.5  # constant added to the head output (released code: + 0.5)
@@ -87,7 +88,7 @@ class ASMA(nn.Module):
             raise ValueError(f"d_model={cfg.d_model} must be divisible by the 4 ASMA heads")
         self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model, bias=False)
         self.proj = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
-        self.attn_drop = Dropout(cfg.dropout)
+        self.attn_drop = Dropout(cfg.dropout if cfg.attn_dropout is None else cfg.attn_dropout)
         self.resid_drop = Dropout(cfg.dropout)
 
     def forward(self, x: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
@@ -95,10 +96,15 @@ class ASMA(nn.Module):
         h = d // self.n_heads
         q, k, v = self.qkv(x).split(d, dim=-1)  # 3 × (B, L, D)
         q, k, v = (t.view(b, size, self.n_heads, h).transpose(1, 2) for t in (q, k, v))  # (B, 4, L, h)
-        att = (q @ k.transpose(-2, -1)) / math.sqrt(h)  # (B, 4, L, L)
-        att = att.masked_fill(~masks, float("-inf")).softmax(dim=-1)
-        att = self.attn_drop(att)
-        y = (att @ v).transpose(1, 2).reshape(b, size, d)  # (B, L, D)
+        if self.training and self.attn_drop.p > 0:
+            att = (q @ k.transpose(-2, -1)) / math.sqrt(h)  # (B, 4, L, L)
+            att = att.masked_fill(~masks, float("-inf")).softmax(dim=-1)
+            y = self.attn_drop(att) @ v  # (B, 4, L, h)
+        else:
+            # The same maths in one fused kernel: on CPU about twice as fast as the three ops above,
+            # which loop over the B·4 tiny matrices one by one. It has no seedable dropout.
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=masks)  # (B, 4, L, h)
+        y = y.transpose(1, 2).reshape(b, size, d)  # (B, L, D)
         return self.resid_drop(self.proj(y))
 
 

@@ -67,7 +67,8 @@ class TrainConfig:
     patience: int = 10  # evaluations without improvement before stopping
     warm_start_ratio: float = 0.5  # a warm-started fit runs this share of the steps
     predict_batch_size: int = 256  # small batches stay in cache; faster on CPU than large ones
-    n_threads: int | None = None  # torch CPU threads during fit/predict (None: leave torch's setting)
+    n_threads: int | None = None  # torch CPU threads during fit (None: leave torch's setting)
+    predict_threads: int | None = None  # torch CPU threads while scoring (None: leave torch's setting)
 
 
 def lr_factor(step: int, n_steps: int, cfg: TrainConfig) -> float:
@@ -469,7 +470,7 @@ class TorchPredictor(Predictor):
                           "seconds": time.perf_counter() - start, "device": str(device)}
         self.device_ = device
         self.predict_batch_size_ = train_cfg.predict_batch_size
-        self.n_threads_ = train_cfg.n_threads
+        self.predict_threads_ = train_cfg.predict_threads
         log.debug("fitted %s: %s", type(self).__name__, self.fit_info_)
         return self
 
@@ -494,7 +495,7 @@ class TorchPredictor(Predictor):
         inverse = np.empty_like(order)
         inverse[order] = np.arange(len(order))
         preds = []
-        with cpu_threads(self.n_threads_, self.device_):
+        with cpu_threads(self.predict_threads_, self.device_):
             for model, ema in zip(self.members_, self.emas_):
                 scorer = ema if ema is not None else model
                 z = predict_batches(scorer, batch, self.predict_batch_size_, self.device_)[inverse]

@@ -111,6 +111,31 @@ def test_bgiffn_sums_successors_forward_and_predecessors_backward():
     assert torch.allclose(y[2], torch.tensor([0.0, 10, 0, 0]))
 
 
+def test_asma_fused_attention_equals_the_explicit_masked_softmax():
+    """Evaluation runs the fused kernel; training with attention dropout the explicit ops. Same maths."""
+    from predictors.nnformer import ASMA
+
+    torch.manual_seed(0)
+    graphs, _ = nb201_data("pruned", n=8)
+    batch = GraphEncoder().encode(graphs, pad_to=10)
+    masks = asma_masks(batch.adj, batch.mask, strict=True)
+    attn = ASMA(NNFormerConfig(d_model=16, dropout=0.0)).eval()
+    x = torch.randn(len(graphs), 12, 16)
+    with torch.no_grad():
+        fused = attn(x, masks)
+        attn.training, attn.attn_drop.p = True, 1e-9  # the explicit path; the dropout drops nothing
+        explicit = attn(x, masks)
+    assert torch.allclose(fused, explicit, atol=1e-6)
+
+
+def test_attention_dropout_can_be_set_apart_from_the_other_dropouts():
+    from predictors.nnformer import ASMA
+
+    attn = ASMA(NNFormerConfig(d_model=16, dropout=0.1, attn_dropout=0.0))
+    assert attn.attn_drop.p == 0.0 and attn.resid_drop.p == 0.1
+    assert ASMA(NNFormerConfig(d_model=16, dropout=0.1)).attn_drop.p == 0.1
+
+
 # --- NAR-Former V2 pieces -------------------------------------------------------------------------------
 def test_nerf_interleaves_sin_and_cos_of_linear_frequencies():
     code = nerf(torch.tensor([0.5]), 4)[0]
@@ -118,6 +143,25 @@ def test_nerf_interleaves_sin_and_cos_of_linear_frequencies():
     expected = np.stack([np.sin(np.pi * freqs * 0.5), np.cos(np.pi * freqs * 0.5)], axis=1).ravel()
     assert code.shape == (8,)
     assert np.allclose(code.numpy(), expected, atol=1e-6)
+
+
+def test_narformer2_looks_up_the_same_codes_it_would_compute():
+    """The model codes each distinct op id and position once; the tokens must not change."""
+    cfg = NARFormerV2Config(d_model=16, n_layers=1, head_hidden=16, dropout=0.0)
+    model = NARFormerV2(cfg, torch.Generator().manual_seed(0)).eval()
+    graphs, _ = nb201_data("full", n=6)
+    batch = GraphEncoder().encode(graphs)
+    seen = {}
+
+    def keep_input(_module, args):
+        seen["x"] = args[0]
+
+    model.layers[0].register_forward_pre_hook(keep_input)
+    with torch.no_grad():
+        model(batch)
+    pos = torch.arange(batch.ops.shape[1]).expand_as(batch.ops)
+    direct = torch.cat([nerf(batch.ops, cfg.multires_op), nerf(pos, cfg.multires_pos)], dim=-1)
+    assert torch.equal(seen["x"], direct * batch.mask[..., None])
 
 
 def test_isomorphic_relabel_keeps_the_cell_and_changes_positions():
