@@ -21,8 +21,9 @@ class SearchConfig:
             every unqueried architecture of a finite space (the strategy then proposes nothing).
         n_local: of the ``n_per_round`` picks, up to this many (all, if it is larger) come from the
             unqueried neighbours of the best architecture found so far (then of the next best, when
-            those run out), ranked by the same acquisition; the rest come from the whole candidate
-            set. 0 turns it off.
+            those run out), ranked by the same acquisition, one at a time: each is queried before
+            the next is chosen, so a pick that beats the incumbent moves the neighbourhood at once.
+            The rest come from the pool. 0 turns it off.
         refit_every: refit the predictor once this many new true results arrived since its last fit
             (1: every round).
         acquisition: ``greedy`` (mean), ``ucb`` (mean + beta·std) or ``thompson`` (sampling).
