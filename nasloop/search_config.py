@@ -43,12 +43,13 @@ class SearchConfig:
     # (5 per round doubled the fits and the time, for the same best cell in our measurement).
     n_per_round: int = 10
     # 3 of 10 picks explore: the predictor's best of 1,000 strategy proposals (random samples under
-    # the default strategy; scoring them costs ~0.2 s). 7 exploit: the predictor's best unqueried
-    # neighbours of the incumbent. On NAS-Bench-201 the guided runs that missed the optimum had
-    # reached one of its neighbours early and then sampled elsewhere for tens of queries. With 5
-    # local picks, runs whose incumbent was a neighbour of the optimum still needed a median of 11.5
-    # more queries to find it; 7 go through the 24 neighbours faster (docs/results.md, "Choosing
-    # the defaults").
+    # the default strategy; scoring them costs ~0.2 s). 7 exploit: one at a time, the predictor's
+    # best unqueried neighbour of the incumbent, which may have changed with the previous pick. On
+    # NAS-Bench-201 the guided runs that missed the optimum had reached one of its neighbours early
+    # and then sampled elsewhere for tens of queries. With 5 local picks, runs whose incumbent was a
+    # neighbour of the optimum still needed a median of 11.5 more queries to find it; 7, taken one
+    # at a time, brought the median queries to the CIFAR-10 optimum to 43 (docs/results.md,
+    # "Choosing the defaults").
     n_pool: int | str = 1000
     n_local: int = 7
     refit_every: int = 1
