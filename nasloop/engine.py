@@ -123,6 +123,7 @@ class SearchEngine:
         self.best: Record | None = None
         self.pairs: list[tuple[float, float]] = []  # (predicted mean, true value) of predictor picks
         self.graphs: dict[Hashable, Any] = {}
+        self.neighbour_cache: dict[Hashable, tuple[Hashable, ...]] = {}
         self.n_fit_at: int | None = None
         self.fit_plan: list[int] = []  # training-set size of every fit due so far, in order
         self.fits_done = 0  # fits the predictor object has been through
@@ -189,7 +190,7 @@ class SearchEngine:
         if len(pool) < k:  # a strategy short of ideas: top up with random unseen cells
             pool += unseen_samples(self.space, rng, k - len(pool), exclude={*self.seen, *pool})
         self.timers["strategy_s"] += time.perf_counter() - t0
-        if not pool and not self._local_candidates(1):
+        if not pool and not (self.cfg.n_local and self._local_candidates(1)):
             return 0
         if journaled is not None:
             return self._replay_round(pool, journaled)
@@ -244,12 +245,20 @@ class SearchEngine:
                         key=self._value, reverse=True)
         out: dict[Hashable, None] = {}
         for rec in ranked:
-            for arch in self.space.neighbours(self.space.from_str(rec.arch)):
+            for arch in self._neighbours(self.space.from_str(rec.arch)):
                 if arch not in self.seen:
                     out[arch] = None
             if len(out) >= at_least:
                 break
         return list(out)
+
+    def _neighbours(self, arch: Hashable) -> tuple[Hashable, ...]:
+        """``space.neighbours(arch)`` in the space's order (ties in the picks depend on it), computed
+        once per architecture."""
+        out = self.neighbour_cache.get(arch)
+        if out is None:
+            out = self.neighbour_cache[arch] = tuple(self.space.neighbours(arch))
+        return out
 
     def _replay_round(self, pool: list[Hashable], journaled: list[Record]) -> int:
         """A round the history holds completely: the strategy sees what it saw, the predictor rests."""
@@ -258,7 +267,7 @@ class SearchEngine:
         for rec in journaled:
             arch = self.space.from_str(rec.arch)
             # A pick came from the pool or, as a local pick, from the neighbours of a cell seen before it.
-            if arch not in in_pool and not any(n in self.seen for n in self.space.neighbours(arch)):
+            if arch not in in_pool and not any(arch in self._neighbours(seen) for seen in self.seen):
                 raise ConfigError(
                     f"resume diverged in round {self.round}: the history's {rec.arch} is neither among the "
                     "candidates the strategy proposes now nor next to a queried architecture; the data or "
