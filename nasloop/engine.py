@@ -190,7 +190,7 @@ class SearchEngine:
         if len(pool) < k:  # a strategy short of ideas: top up with random unseen cells
             pool += unseen_samples(self.space, rng, k - len(pool), exclude={*self.seen, *pool})
         self.timers["strategy_s"] += time.perf_counter() - t0
-        if not pool and not (self.cfg.n_local and self._local_candidates(1)):
+        if not pool and not (self.cfg.n_local and self._local_candidates()):
             return 0
         if journaled is not None:
             return self._replay_round(pool, journaled)
@@ -202,7 +202,7 @@ class SearchEngine:
         # next one already searches around it. Scoring a neighbourhood costs milliseconds; picking
         # all local picks up front left runs next to the optimum for another round or two.
         for _ in range(min(self.cfg.n_local, k)):
-            near = self._local_candidates(1)
+            near = self._local_candidates()
             if not near or self.budget.exhausted:
                 break
             near_mean, near_std = self._score(near)
@@ -238,19 +238,16 @@ class SearchEngine:
         self._tell(arch, rec)
         return mean, self._value(rec)
 
-    def _local_candidates(self, at_least: int) -> list[Hashable]:
-        """Unqueried neighbours of the best architectures so far: all of the incumbent's, then the next
-        best's, until there are at least ``at_least`` (none before the first finite result)."""
+    def _local_candidates(self) -> list[Hashable]:
+        """Unqueried neighbours of the best architecture so far that has any (none before the first
+        finite result)."""
         ranked = sorted((r for r in self.records if math.isfinite(self._value(r))),
                         key=self._value, reverse=True)
-        out: dict[Hashable, None] = {}
         for rec in ranked:
-            for arch in self._neighbours(self.space.from_str(rec.arch)):
-                if arch not in self.seen:
-                    out[arch] = None
-            if len(out) >= at_least:
-                break
-        return list(out)
+            near = [a for a in dict.fromkeys(self._neighbours(self.space.from_str(rec.arch))) if a not in self.seen]
+            if near:
+                return near
+        return []
 
     def _neighbours(self, arch: Hashable) -> tuple[Hashable, ...]:
         """``space.neighbours(arch)`` in the space's order (ties in the picks depend on it), computed
