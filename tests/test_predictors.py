@@ -249,6 +249,25 @@ def test_fit_leaves_torch_global_rng_alone():
     assert torch.equal(state, torch.get_rng_state())
 
 
+@pytest.mark.parametrize("name", TORCH_PREDICTORS)
+def test_fast_presets_fit_and_predict_on_one_thread_and_restore_torch_setting(name):
+    graphs, y = nb201_data(tiny(name).graph_kind, n=20)
+    model = tiny(name)
+    seen = []
+    model.callback = lambda done, total: seen.append(torch.get_num_threads())
+    torch.set_num_threads(2)
+    try:
+        model.fit(graphs, y)
+        assert torch.get_num_threads() == 2
+        model.members_[0].register_forward_pre_hook(lambda *_: seen.append(("predict", torch.get_num_threads())))
+        if model.emas_[0] is not None:
+            model.emas_[0].register_forward_pre_hook(lambda *_: seen.append(("predict", torch.get_num_threads())))
+        model.predict(graphs)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)
+    assert seen and set(seen) == {1, ("predict", 1)}
+
 # --- warm start -----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", TORCH_PREDICTORS)
 def test_warm_start_continues_from_the_previous_weights(name):
