@@ -303,9 +303,13 @@ class SearchEngine:
         target = len(self.fit_plan)
         if self.fits_done == target:
             return
-        snap = self.snapshots.load() if self.snapshots is not None else None
-        if snap is not None and self.fits_done < snap[0] <= target:
-            self.fits_done, self.predictor = snap
+        if self.fits_done == 0 and self.snapshots is not None:
+            # Only a resumed run can find a snapshot ahead of its predictor, and only before its first
+            # fit here; later snapshots are this engine's own saves (unpickling one every round cost
+            # about 3 s of a 150-query run).
+            snap = self.snapshots.load()
+            if snap is not None and self.fits_done < snap[0] <= target:
+                self.fits_done, self.predictor = snap
         train = [r for r in self.records if math.isfinite(self._value(r))]
         for i in range(self.fits_done, target):
             rows = train[: self.fit_plan[i]]

@@ -70,6 +70,11 @@ class GraphEncoder:
         self.max_cache = max_cache
         self._cache: dict[ArchGraph, tuple[np.ndarray, np.ndarray]] = {}
 
+    def __getstate__(self) -> dict:
+        # The cache is rebuilt on demand; leaving it out keeps pickled predictors small (the search
+        # loop snapshots its predictor after every fit, and the cache grows with every pool scored).
+        return {"max_cache": self.max_cache, "_cache": {}}
+
     def arrays(self, graph: ArchGraph) -> tuple[np.ndarray, np.ndarray]:
         """(ops (n,), adjacency (n, n)) of one graph, cached."""
         hit = self._cache.get(graph)

@@ -399,3 +399,15 @@ def test_latency_fit_survives_near_zero_latencies(name, shared_data):
     pred = predictor.fit(graphs, y).predict(graphs)
     assert np.median(pred) > 0.25 * np.median(y)  # collapsed, the median prediction was 0.4% of it
     assert np.ptp(pred) > 0.5 * np.median(y)  # and all predictions lay within 0.03 ms of each other
+
+
+def test_pickled_predictor_leaves_the_encoding_cache_out():
+    import pickle
+
+    graphs, y = nb201_data("pruned", n=20)
+    model = tiny("nnformer").fit(graphs, y)
+    before = model.predict(graphs)
+    assert model._graph_encoder._cache
+    clone = pickle.loads(pickle.dumps(model))
+    assert clone._graph_encoder._cache == {}
+    assert np.array_equal(clone.predict(graphs), before)

@@ -138,3 +138,14 @@ def test_resume_uses_the_predictor_snapshot(nb201_cifar10_path, tmp_path, predic
     resume_search(run, callback=events.append)
     assert sum(e.phase == "fit" for e in events) == n_fits
     _assert_same_run(run, ref)
+
+
+def test_a_run_reads_its_snapshot_once_not_every_round(nb201_cifar10_path, tmp_path, monkeypatch):
+    from nasloop import engine
+
+    loads = []
+    original = engine.Snapshots.load
+    monkeypatch.setattr(engine.Snapshots, "load", lambda self: loads.append(1) or original(self))
+    run = _reference(nb201_cifar10_path, tmp_path / "run", "evolution", TOY)
+    assert (run / "predictor.pkl").exists()
+    assert len(loads) == 1  # at the first fit; later snapshots are the run's own saves
