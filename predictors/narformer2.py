@@ -221,9 +221,9 @@ def narformer2_presets(preset: str, target: str) -> tuple[NARFormerV2Config, Tra
     # Accuracy: 8,000 steps at most. At N=1563 (49 steps an epoch) 3,000 steps stopped at tau 0.831
     # (seed 0), 8,000 reach 0.893 ± 0.006 (3 seeds, docs/results.md); N=156 runs its 300 epochs
     # (1,500 steps) either way. Latency keeps the 3,000 its MAPE figures were measured with.
-    # Scoring in batches of 128 graphs instead of 256: V2's grouped FFN holds 4·d hidden channels for
-    # 8 tokens a graph, and at 256 graphs a batch its activations fall out of cache; scoring all
-    # NB201 cells took a median of 3.08 s against 3.93 s (7 alternations, one process).
+    # Scoring in batches of 128 graphs instead of 256: scoring all NB201 cells took a median of 3.08 s
+    # against 3.93 s (7 alternations, one process). Presumably a cache effect: V2's grouped FFN holds
+    # 4·d hidden channels for 8 tokens a graph (not measured); NN-Former was not faster at 128.
     train = TrainConfig(epochs=300, min_steps=0, max_steps=3000 if latency else 8000, batch_size=32,
                         lr=1e-3, optimizer="adam", schedule="linear", ema_decay=0.99, lambda_rank=0.1,
                         lambda_cons=0.5 if not latency else 0.0, grad_clip=5.0 if latency else None,
