@@ -244,17 +244,17 @@ class SearchEngine:
         ranked = sorted((r for r in self.records if math.isfinite(self._value(r))),
                         key=self._value, reverse=True)
         for rec in ranked:
-            near = [a for a in dict.fromkeys(self._neighbours(self.space.from_str(rec.arch))) if a not in self.seen]
+            near = [a for a in self._neighbours(self.space.from_str(rec.arch)) if a not in self.seen]
             if near:
                 return near
         return []
 
     def _neighbours(self, arch: Hashable) -> tuple[Hashable, ...]:
-        """``space.neighbours(arch)`` in the space's order (ties in the picks depend on it), computed
-        once per architecture."""
+        """``space.neighbours(arch)`` without repeats, in the space's order (ties in the picks depend on
+        it), computed once per architecture."""
         out = self.neighbour_cache.get(arch)
         if out is None:
-            out = self.neighbour_cache[arch] = tuple(self.space.neighbours(arch))
+            out = self.neighbour_cache[arch] = tuple(dict.fromkeys(self.space.neighbours(arch)))
         return out
 
     def _replay_round(self, pool: list[Hashable], journaled: list[Record]) -> int:

@@ -75,8 +75,7 @@ def _baseline_train(preset: str, latency: bool) -> TrainConfig:
     epochs = 1000 if preset == "paper" else 100
     return TrainConfig(epochs=epochs, min_steps=300, max_steps=None if preset == "paper" else 2000, batch_size=32,
                        lr=1e-3, ema_decay=None, lambda_rank=0.2, lambda_cons=0.0, warmup_frac=0.05,
-                       n_threads=None if preset == "paper" else 1,
-                       predict_threads=None if preset == "paper" else 1)
+                       n_threads=None if preset == "paper" else 1)
 
 
 class MLPPredictor(TorchPredictor):

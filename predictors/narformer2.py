@@ -227,7 +227,7 @@ def narformer2_presets(preset: str, target: str) -> tuple[NARFormerV2Config, Tra
     train = TrainConfig(epochs=300, min_steps=0, max_steps=3000 if latency else 8000, batch_size=32,
                         lr=1e-3, optimizer="adam", schedule="linear", ema_decay=0.99, lambda_rank=0.1,
                         lambda_cons=0.5 if not latency else 0.0, grad_clip=5.0 if latency else None,
-                        n_threads=1, predict_threads=1, predict_batch_size=128)
+                        n_threads=1, predict_batch_size=128)
     return model, train
 
 

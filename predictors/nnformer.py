@@ -200,7 +200,7 @@ def nnformer_presets(preset: str, target: str) -> tuple[NNFormerConfig, TrainCon
     train = TrainConfig(epochs=300, min_steps=0, max_steps=3000 if latency else 7000, batch_size=32,
                         lr=1e-3, weight_decay=0.01, ema_decay=0.99, lambda_rank=0.2,
                         lambda_cons=1.0 if not latency else 0.01, grad_clip=5.0 if latency else None,
-                        n_threads=1, predict_threads=1)
+                        n_threads=1)
     return model, train
 
 

@@ -68,7 +68,8 @@ class TrainConfig:
     warm_start_ratio: float = 0.5  # a warm-started fit runs this share of the steps
     predict_batch_size: int = 256  # small batches stay in cache; faster on CPU than large ones
     n_threads: int | None = None  # torch CPU threads during fit (None: leave torch's setting)
-    predict_threads: int | None = None  # torch CPU threads while scoring (None: leave torch's setting)
+    # torch CPU threads while scoring: "as_fit" follows n_threads, None leaves torch's setting
+    predict_threads: int | str | None = "as_fit"
 
 
 def lr_factor(step: int, n_steps: int, cfg: TrainConfig) -> float:
@@ -470,7 +471,8 @@ class TorchPredictor(Predictor):
                           "seconds": time.perf_counter() - start, "device": str(device)}
         self.device_ = device
         self.predict_batch_size_ = train_cfg.predict_batch_size
-        self.predict_threads_ = train_cfg.predict_threads
+        self.predict_threads_ = (train_cfg.n_threads if train_cfg.predict_threads == "as_fit"
+                                 else train_cfg.predict_threads)
         log.debug("fitted %s: %s", type(self).__name__, self.fit_info_)
         return self
 

@@ -268,6 +268,7 @@ def test_fast_presets_fit_and_predict_on_one_thread_and_restore_torch_setting(na
         torch.set_num_threads(1)
     assert seen and set(seen) == {1, ("predict", 1)}
 
+
 # --- warm start -----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", TORCH_PREDICTORS)
 def test_warm_start_continues_from_the_previous_weights(name):
