@@ -120,6 +120,11 @@ class SearchEngine:
         self.logged_rounds, self.callback = logged_rounds, callback
         self.records: list[Record] = []
         self.seen: dict[Hashable, Record] = {}
+        # Equivalence classes (space.canonical) of the queried architectures, kept when picks skip
+        # equivalent cells; canonical forms are cached (NB101's costs milliseconds).
+        self.skip_equivalent = cfg.skip_equivalent and predictor is not None
+        self.seen_classes: set[Hashable] = set()
+        self.class_cache: dict[Hashable, Hashable] = {}
         self.best: Record | None = None
         self.pairs: list[tuple[float, float]] = []  # (predicted mean, true value) of predictor picks
         self.graphs: dict[Hashable, Any] = {}
@@ -211,9 +216,9 @@ class SearchEngine:
         # The rest from the whole pool, by the scores of the round's start (the predictor is unchanged).
         rest = [i for i, arch in enumerate(pool) if arch not in self.seen]
         n_rest = min(k - len(done), len(rest))
-        picks = [rest[i] for i in select(mean[rest], std[rest], n_rest, rule=self.cfg.acquisition,
-                                           beta=self.cfg.ucb_beta, rng=rng)] if n_rest > 0 else []
-        for i in picks:
+        ranked = [rest[i] for i in select(mean[rest], std[rest], len(rest), rule=self.cfg.acquisition,
+                                            beta=self.cfg.ucb_beta, rng=rng)] if n_rest > 0 else []
+        for i in self._prefer_new_classes(ranked, pool, n_rest):
             if self.budget.exhausted:
                 break
             done.append(self._pick_and_query(pool[i], float(mean[i]), float(std[i])))
@@ -244,10 +249,39 @@ class SearchEngine:
         ranked = sorted((r for r in self.records if math.isfinite(self._value(r))),
                         key=self._value, reverse=True)
         for rec in ranked:
-            near = [a for a in self._neighbours(self.space.from_str(rec.arch)) if a not in self.seen]
+            near = [a for a in self._neighbours(self.space.from_str(rec.arch))
+                    if a not in self.seen and self._new_class(a)]
             if near:
                 return near
         return []
+
+    def _class(self, arch: Hashable) -> Hashable:
+        out = self.class_cache.get(arch)
+        if out is None:
+            out = self.class_cache[arch] = self.space.canonical(arch)
+        return out
+
+    def _new_class(self, arch: Hashable) -> bool:
+        """Whether ``arch`` may be picked: with ``skip_equivalent``, no queried architecture is
+        equivalent to it (the same function under another labelling, by ``space.canonical``)."""
+        return not self.skip_equivalent or self._class(arch) not in self.seen_classes
+
+    def _prefer_new_classes(self, ranked: list[int], pool: list[Hashable], n: int) -> list[int]:
+        """The first ``n`` of the pool indices ``ranked`` (best first), passing over architectures
+        equivalent to a queried one or to an earlier pick; those fill up only when nothing else is left."""
+        if not self.skip_equivalent:
+            return ranked[:n]
+        picks: list[int] = []
+        taken: set[Hashable] = set()
+        for i in ranked:
+            if len(picks) == n:
+                return picks
+            cls = self._class(pool[i])
+            if cls not in self.seen_classes and cls not in taken:
+                picks.append(i)
+                taken.add(cls)
+        chosen = set(picks)
+        return picks + [i for i in ranked if i not in chosen][: n - len(picks)]
 
     def _neighbours(self, arch: Hashable) -> tuple[Hashable, ...]:
         """``space.neighbours(arch)`` without repeats, in the space's order (ties in the picks depend on
@@ -357,7 +391,10 @@ class SearchEngine:
 
     def _accept(self, rec: Record, *, replay: bool = False) -> None:
         self.records.append(rec)
-        self.seen[self.space.from_str(rec.arch)] = rec
+        arch = self.space.from_str(rec.arch)
+        self.seen[arch] = rec
+        if self.skip_equivalent:
+            self.seen_classes.add(self._class(arch))
         value = self._value(rec)
         if math.isfinite(value) and (self.best is None or value > self._value(self.best)):
             self.best = rec

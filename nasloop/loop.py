@@ -266,7 +266,7 @@ def run_options(config: Mapping[str, Any]) -> dict[str, Any]:
         "preset": config.get("preset") or "fast",
         "benchmark": config.get("benchmark_factory"),
         "seed": int(config.get("seed", 0)),
-        "config": SearchConfig.from_json(config.get("search", {})),
+        "config": SearchConfig.from_stored(config.get("search", {})),
         "strategy_options": config.get("strategy_options") or {},
         "predictor_options": config.get("predictor_options") or {},
     }
@@ -355,6 +355,8 @@ _RERUN_KEYS = ("space", "data", "dataset", "benchmark", "benchmark_factory", "me
 
 def _check_same_config(run_dir: Path, payload: dict[str, Any]) -> None:
     stored = rundir.read_config(run_dir)
+    if isinstance(stored.get("search"), dict):  # written before some options existed: fill in their old values
+        stored = {**stored, "search": SearchConfig.from_stored(stored["search"]).to_json()}
     diffs = [f"{k}: run has {stored.get(k)!r}, now {payload.get(k)!r}"
              for k in _RERUN_KEYS if _norm(stored.get(k)) != _norm(payload.get(k))]
     if diffs:

@@ -117,7 +117,8 @@ def test_refit_cadence_and_predictor_quality_log(nb201_cifar10, tmp_path):
 
 def test_local_picks_follow_the_incumbent_within_the_round(nb201_cifar10):
     """Each of a round's first n_local picks is a neighbour of the best cell queried before *it*,
-    this round's earlier picks included (or of the next best, once that neighbourhood is used up)."""
+    this round's earlier picks included (or of the next best, once that neighbourhood is used up:
+    queried or equivalent to a queried cell)."""
     from nasloop.registry import make_space
 
     space = make_space("nb201")
@@ -131,8 +132,14 @@ def test_local_picks_follow_the_incumbent_within_the_round(nb201_cifar10):
         for i in range(first, min(first + 3, len(records))):
             before = records[:i]
             seen = {space.from_str(r.arch) for r in before}
+            classes = {space.canonical(a) for a in seen}  # equivalent cells are passed over
+
+            def open_neighbours(r, seen=seen, classes=classes):
+                return [a for a in space.neighbours(space.from_str(r.arch))
+                        if a not in seen and space.canonical(a) not in classes]
+
             ranked = sorted(before, key=lambda r: r.metrics["val_acc"], reverse=True)
-            best_open = next(r for r in ranked if set(space.neighbours(space.from_str(r.arch))) - seen)
+            best_open = next(r for r in ranked if open_neighbours(r))
             assert space.from_str(records[i].arch) in space.neighbours(space.from_str(best_open.arch)), i
             moved += best_open.round == round_
     assert moved > 0  # the rule was exercised, not only the round-start incumbent
@@ -257,3 +264,55 @@ def test_auto_pool_scores_a_small_finite_space_whole():
     assert resolve_pool(SearchConfig(n_pool="auto"), nb201).n_pool == "all"
     assert resolve_pool(SearchConfig(n_pool="auto", n_per_round=10), Infinite()).n_pool == 100
     assert resolve_pool(SearchConfig(n_pool=30), nb201).n_pool == 30
+
+
+def _twins(records, space) -> int:
+    """Records whose architecture is equivalent (space.canonical) to an earlier record's."""
+    classes, twins = set(), 0
+    for r in records:
+        cls = space.canonical(space.from_str(r.arch))
+        twins += cls in classes
+        classes.add(cls)
+    return twins
+
+
+def test_picks_skip_cells_equivalent_to_queried_ones(nb201_cifar10):
+    """NB201 cells that differ only in unused edges compute the same function; with local picks a
+    run keeps meeting them. The default passes over them, and switching it off brings them back."""
+    from nasloop.registry import make_space
+
+    space = make_space("nb201")
+    cfg = SearchConfig(n_warmup=6, n_per_round=5, n_pool=40, n_local=4)
+    skipping = run_search("nb201", nb201_cifar10, "random", 60, TOY, seed=3, config=cfg).records
+    assert cfg.skip_equivalent and len(skipping) == 60
+    assert _twins(skipping[6:], space) == 0 and _twins(skipping, space) == _twins(skipping[:6], space)
+    off = SearchConfig(**{**cfg.to_json(), "skip_equivalent": False})
+    plain = run_search("nb201", nb201_cifar10, "random", 60, TOY, seed=3, config=off).records
+    assert _twins(plain, space) > 0
+
+
+def _one_class_nb201():
+    """NAS-Bench-201 in which every cell is declared equivalent to every other."""
+    from search_spaces.nasbench201.space import NasBench201Space
+
+    class OneClass(NasBench201Space):
+        def canonical(self, arch):
+            return self.from_index(0)
+
+    return OneClass()
+
+
+def test_equivalent_cells_are_picked_when_nothing_else_is_left(nb201_cifar10):
+    space = _one_class_nb201()
+    cfg = SearchConfig(n_warmup=3, n_per_round=4, n_pool=20, n_local=2)
+    result = run_search(space, nb201_cifar10, "random", 15, TOY, seed=0, config=cfg)
+    assert len({r.arch for r in result.records}) == 15 and result.summary["stopped"] == "budget"
+
+
+def test_runs_written_before_skip_equivalent_resume_without_it():
+    from nasloop.search_config import SearchConfig as Cfg
+
+    stored = {k: v for k, v in Cfg().to_json().items() if k != "skip_equivalent"}
+    assert Cfg.from_stored(stored).skip_equivalent is False
+    assert Cfg.from_stored({**stored, "skip_equivalent": True}).skip_equivalent is True
+    assert Cfg.from_json(stored).skip_equivalent is True  # new runs get the default

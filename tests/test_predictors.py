@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from nasloop.conformance import check_predictor
 from nasloop.errors import ConfigError, NotFittedError
@@ -162,6 +163,26 @@ def test_narformer2_looks_up_the_same_codes_it_would_compute():
     pos = torch.arange(batch.ops.shape[1]).expand_as(batch.ops)
     direct = torch.cat([nerf(batch.ops, cfg.multires_op), nerf(pos, cfg.multires_pos)], dim=-1)
     assert torch.equal(seen["x"], direct * batch.mask[..., None])
+
+
+def test_narformer2_grouped_layer_norm_scores_as_it_trains():
+    """Scoring folds the layer norm's centring into the grouped weights; training does not. Both
+    must give the same numbers (with trained, not freshly initialised, norm and bias values)."""
+    from predictors.narformer2 import GroupedLinear
+
+    gen = torch.Generator().manual_seed(0)
+    layer = GroupedLinear(16, 64, 8, gen)
+    with torch.no_grad():
+        for p in (layer.bias, layer.norm_weight, layer.norm_bias):
+            p.copy_(torch.randn(p.shape, generator=gen))
+    xg = torch.randn(8, 50, 2, generator=gen)
+    trained = layer(xg)  # grad enabled: torch's layer_norm
+    expected = F.layer_norm(torch.baddbmm(layer.bias[:, None], xg, layer.weight), (8,))
+    assert torch.allclose(trained, expected * layer.norm_weight[:, None] + layer.norm_bias[:, None], atol=1e-6)
+    with torch.no_grad():
+        scored = layer(xg)
+    assert torch.allclose(scored, trained, atol=2e-5)
+    assert not torch.equal(scored, trained)  # the scoring path did run
 
 
 def test_isomorphic_relabel_keeps_the_cell_and_changes_positions():

@@ -31,7 +31,7 @@ def build_spec(options: dict[str, Any]):
     from nasloop.compare import StudyConfig, StudySpec, grid
 
     search = {k: options[k] for k in ("n_warmup", "n_per_round", "n_pool", "n_local", "refit_every", "acquisition",
-                                     "max_fit_steps")
+                                     "max_fit_steps", "skip_equivalent")
               if options.get(k) is not None}
     if "n_pool" in search:
         from nasloop.search_config import SearchConfig
@@ -74,6 +74,8 @@ def build_spec(options: dict[str, Any]):
 @click.option("--refit-every", type=int, default=None, help="Refit after this many new results.")
 @click.option("--max-fit-steps", type=int, default=None, help="Cap on optimiser steps per predictor fit.")
 @click.option("--acquisition", default=None, help="greedy | ucb | thompson.")
+@click.option("--skip-equivalent/--no-skip-equivalent", default=None,
+              help="Pass over cells equivalent to a queried one (space.canonical). [default: skip]")
 @click.option("--out", default=None, type=click.Path(file_okay=False),
               help="Study directory (rerun with the same options to resume). [default: runs/study-<time>]")
 @click.option("--log-x", is_flag=True, help="Log-scaled x axis in the curves.")

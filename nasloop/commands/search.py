@@ -55,6 +55,8 @@ _DEFAULT = SearchConfig()
               help="greedy, ucb or thompson (UCB and Thompson use an ensemble's std).")
 @click.option("--max-fit-steps", default=_DEFAULT.max_fit_steps, show_default=True, type=int,
               help="Cap on optimiser steps per predictor fit (warm refits run half).")
+@click.option("--skip-equivalent/--no-skip-equivalent", default=_DEFAULT.skip_equivalent, show_default=True,
+              help="Pass over cells equivalent to a queried one (space.canonical) while others are left.")
 @click.option("--max-cost", default=None, type=float, help="Simulated cost budget in seconds (cost column).")
 @click.option("--max-seconds", default=None, type=float, help="Wall-clock budget in seconds.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
