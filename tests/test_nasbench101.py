@@ -120,6 +120,35 @@ def test_canonical_form_matches_the_hash(space):
     assert space.canonical(swapped) == space.canonical(INCEPTION)
 
 
+def brute_force_canonical(cell):
+    """The definition, one relabelling at a time: the smallest (adjacency, ops) key among the
+    relabellings of the padded module's interior nodes that keep it upper-triangular."""
+    import itertools
+
+    from search_spaces.nasbench101.space import module_of, pad_module
+
+    base = pad_module(*module_of(cell))
+    a = np.array(base.matrix)
+    keys = []
+    for perm in itertools.permutations(range(1, 6)):
+        order = (0, *perm, 6)
+        b = a[np.ix_(order, order)]
+        if not np.tril(b).any():
+            keys.append((tuple(b.ravel().tolist()), tuple(base.ops[o] for o in order)))
+    flat, ops = min(keys)
+    return Cell.make(np.array(flat).reshape(7, 7), ops)
+
+
+def test_canonical_form_is_the_smallest_relabelling(space):
+    # Sampled cells and their neighbours, which include small pruned modules.
+    rng = np.random.default_rng(11)
+    cells = [space.sample(rng) for _ in range(15)]
+    cells += [n for c in cells[:3] for n in space.neighbours(c)]
+    for cell in cells:
+        assert space.canonical(cell) == brute_force_canonical(cell)
+    assert len({space.canonical(c) for c in cells}) == len({module_hash(c) for c in cells})
+
+
 def test_mutation_changes_the_module(space):
     rng = np.random.default_rng(5)
     cell = space.sample(rng)
