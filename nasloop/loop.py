@@ -15,8 +15,10 @@ warm-started fits; a kill at any point loses nothing and repeats no true query.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -187,8 +189,12 @@ def run_search(
     if resume:
         if run_dir is None:
             raise ConfigError("resume needs the run directory (out=...)")
-        _check_same_config(run_dir, payload)
+        stored = _check_same_config(run_dir, payload)
         journal = read_history(run_dir / rundir.HISTORY) if (run_dir / rundir.HISTORY).exists() else []
+        if stored.get("budget") != budget.n_queries:
+            _change_budget(run_dir, stored, budget.n_queries, journal)
+        if len(journal) < budget.n_queries:
+            _drop_last_round_rows(run_dir, journal)
         logged_rounds = max((int(r["round"]) for r in read_jsonl(run_dir / rundir.ROUNDS)), default=-1)
     elif run_dir is not None:
         from nasloop import __version__
@@ -219,24 +225,32 @@ def run_search(
     return SearchResult(records=search.records, summary=summary, run_dir=run_dir)
 
 
-def resume_search(run_dir: str | Path, *, benchmark: Any = None, callback: Callback | None = None,
+def resume_search(run_dir: str | Path, *, budget: int | None = None, benchmark: Any = None,
+                  callback: Callback | None = None,
                   on_benchmark: Callable[[Any], None] | None = None) -> SearchResult:
-    """Continue the run in ``run_dir`` (killed at any point) until its budget is spent.
+    """Continue the run in ``run_dir`` (killed at any point, or finished) until its budget is spent.
 
     The finished history equals the one of an uninterrupted run with the same config.
 
     Args:
         run_dir: the run directory (``runs/<run-id>``).
+        budget: a new number of unique true queries (default: the run's own). A finished run goes
+            on to this many; the history is then the one of a run started with this budget. It
+            must be at least the number of queries the run holds.
         benchmark: the Benchmark object, needed only for runs started with one (not from ``data``).
         callback / on_benchmark: as in :func:`run_search`.
 
     Example:
         >>> result = resume_search("runs/evo-nnformer-s0")  # doctest: +SKIP
+        >>> longer = resume_search("runs/evo-nnformer-s0", budget=300)  # doctest: +SKIP
     """
     config = rundir.read_config(run_dir)
     if config.get("benchmark_object") and benchmark is None:
         raise ConfigError(f"{run_dir} was started with a Benchmark object; pass benchmark=... to resume it")
     options = run_options(config)
+    if budget is not None:
+        old = options["budget"]
+        options["budget"] = Budget(n_queries=budget, max_cost=old.max_cost, max_seconds=old.max_seconds)
     if benchmark is not None:
         options["benchmark"] = benchmark
     return run_search(**options, out=run_dir, resume=True, callback=callback, on_benchmark=on_benchmark)
@@ -346,14 +360,16 @@ def _target(obj: Any) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
-# Keys of config.json that must agree when a run is resumed.
+# Keys of config.json that must agree when a run is resumed. The query budget may change: a resumed
+# run can be extended (or cut back to no fewer queries than it holds), see _change_budget.
 _RERUN_KEYS = ("space", "data", "dataset", "benchmark", "benchmark_factory", "metric", "report", "strategy",
                "strategy_options",
-               "predictor", "preset", "predictor_options", "predictor_params", "budget", "max_cost",
+               "predictor", "preset", "predictor_options", "predictor_params", "max_cost",
                "max_seconds", "seed", "search")
 
 
-def _check_same_config(run_dir: Path, payload: dict[str, Any]) -> None:
+def _check_same_config(run_dir: Path, payload: dict[str, Any]) -> dict[str, Any]:
+    """The run's stored ``config.json``, after checking that it agrees with ``payload``."""
     stored = rundir.read_config(run_dir)
     if isinstance(stored.get("search"), dict):  # written before some options existed: fill in their old values
         stored = {**stored, "search": SearchConfig.from_stored(stored["search"]).to_json()}
@@ -362,6 +378,43 @@ def _check_same_config(run_dir: Path, payload: dict[str, Any]) -> None:
     if diffs:
         raise ConfigError(f"{run_dir} was started with other options ({'; '.join(diffs)}); drop the "
                           "conflicting flags to resume it, or start a new run")
+    return stored
+
+
+def _change_budget(run_dir: Path, stored: dict[str, Any], n_queries: int, journal: list[Record]) -> None:
+    """Give a resumed run another query budget (``--resume DIR --budget N``).
+
+    Every decision before the old budget ran out is one the run would also have made with the new
+    budget, except in a last round cut short by it, and the replay finishes that round live. So the
+    extended run's history is the one a run started with the new budget would have.
+    """
+    if len(journal) > n_queries:
+        raise ConfigError(f"{run_dir} already holds {len(journal)} queries (its budget was {stored.get('budget')}); "
+                          f"resume it with --budget {len(journal)} or more")
+    # The summary describes the shorter run; the new one is written when the run ends.
+    (run_dir / rundir.SUMMARY).unlink(missing_ok=True)
+    config = rundir.read_config(run_dir)
+    rundir.atomic_write_json(run_dir / rundir.CONFIG, {**config, "budget": n_queries})
+    log.info("%s: budget %s -> %d queries", run_dir, stored.get("budget"), n_queries)
+
+
+def _drop_last_round_rows(run_dir: Path, journal: list[Record]) -> None:
+    """Before a run goes on, forget the ``rounds.jsonl`` rows of its last journaled round and later.
+
+    That round may be unfinished (killed mid-round) or cut short by a smaller budget; the replay logs
+    it again once it is complete. Rewritten atomically, so a kill here loses nothing.
+    """
+    path = run_dir / rundir.ROUNDS
+    if not journal or not path.exists():
+        return
+    rows = read_jsonl(path)
+    keep = [row for row in rows if int(row["round"]) < journal[-1].round]
+    if len(keep) == len(rows):
+        return
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(row) + "\n" for row in keep)
+    os.replace(tmp, path)
 
 
 def _norm(value: Any) -> Any:

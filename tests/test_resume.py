@@ -114,6 +114,51 @@ def test_partial_last_line_is_dropped_and_redone(nb201_cifar10_path, tmp_path):
     _assert_same_run(run, ref)
 
 
+def _run(data: Path, out: Path, strategy: str, predictor: str, budget: int) -> Path:
+    run_search("nb201", None, strategy, budget, predictor, data=str(data), seed=7, config=SearchConfig(**CFG),
+               out=out)
+    return out
+
+
+@pytest.mark.parametrize("shorter", [
+    pytest.param(28, id="last-round-cut-short"),  # 6 warm-up + 5 rounds of 4 + 2 of a 4-pick round
+    pytest.param(26, id="ends-on-a-round"),
+])
+def test_a_finished_run_extended_equals_a_run_started_with_the_larger_budget(nb201_cifar10_path, tmp_path, shorter):
+    ref = _reference(nb201_cifar10_path, tmp_path / "ref", "evolution", TOY)
+    run = _run(nb201_cifar10_path, tmp_path / "run", "evolution", TOY, shorter)
+    assert json.loads((run / "summary.json").read_text())["n_queries"] == shorter
+    result = resume_search(run, budget=BUDGET)
+    assert result.summary["n_queries"] == BUDGET
+    assert json.loads((run / "config.json").read_text())["budget"] == BUDGET
+    _assert_same_run(run, ref)
+
+
+def test_an_extension_killed_midway_resumes_with_the_new_budget(nb201_cifar10_path, tmp_path):
+    ref = _reference(nb201_cifar10_path, tmp_path / "ref", "tpe", TOY)
+    run = _run(nb201_cifar10_path, tmp_path / "run", "tpe", TOY, 27)
+
+    def stop(event):
+        if event.phase == "query" and not event.replay and event.n_queries == 29:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        resume_search(run, budget=BUDGET, callback=stop)
+    assert not (run / "summary.json").exists()  # the shorter run's summary is gone, not stale
+    resume_search(run)  # the new budget was recorded
+    _assert_same_run(run, ref)
+
+
+def test_a_budget_below_the_queries_held_is_refused(nb201_cifar10_path, tmp_path):
+    from nasloop.errors import ConfigError
+
+    run = _run(nb201_cifar10_path, tmp_path / "run", "random", "none", 12)
+    before = {p.name: p.read_text() for p in run.iterdir()}
+    with pytest.raises(ConfigError, match="already holds 12 queries"):
+        resume_search(run, budget=10)
+    assert {p.name: p.read_text() for p in run.iterdir()} == before
+
+
 def test_resuming_a_finished_run_changes_nothing(nb201_cifar10_path, tmp_path):
     run = _reference(nb201_cifar10_path, tmp_path / "run", "random", "none")
     before = (run / "history.jsonl").read_text()

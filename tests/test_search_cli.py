@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -119,7 +120,7 @@ def test_resume_errors(finished_run, tmp_path):
     cases = [
         (("--resume", str(tmp_path / "nowhere")), "is not a run directory"),
         (("--resume", str(tmp_path)), "has no config.json"),
-        (("--resume", str(finished_run), "--budget", "99"), "budget: run has 6, now 99"),
+        (("--resume", str(finished_run), "--budget", "3"), "already holds 6 queries"),
         (("--resume", str(finished_run), "--strategy", "tpe"), "strategy: run has 'random', now 'tpe'"),
         (("--resume", str(finished_run), "--out", str(tmp_path / "x")), "--out and --resume"),
         (("--out", str(finished_run), "--predictor", "none"), "already exists"),
@@ -128,6 +129,18 @@ def test_resume_errors(finished_run, tmp_path):
         proc = run_cli(*args)
         assert proc.returncode == 2 and needle in proc.stderr, (args, proc.stderr)
         assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_resume_with_a_larger_budget_extends_the_run(finished_run, tmp_path):
+    longer = tmp_path / "longer"
+    shutil.copytree(finished_run, longer)
+    proc = run_cli("--resume", str(longer), "--budget", "9", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["n_queries"] == 9
+    history = (longer / "history.jsonl").read_text()
+    assert history.startswith((finished_run / "history.jsonl").read_text()) and len(history.splitlines()) == 9
+    proc = run_cli("--resume", str(longer), "--json")  # the new budget is the run's budget now
+    assert proc.returncode == 0 and json.loads(proc.stdout)["n_queries"] == 9
 
 
 def test_resume_with_matching_flags_and_a_changed_history(finished_run, tmp_path):

@@ -39,7 +39,8 @@ _DEFAULT = SearchConfig()
 @click.option("--budget", default=100, show_default=True, type=int, help="Unique true queries.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of every random stream of the run.")
 @click.option("--out", default=None, metavar="DIR", help="Run directory (default: runs/<run-id>).")
-@click.option("--resume", default=None, metavar="DIR", help="Continue the run in DIR (killed or finished).")
+@click.option("--resume", default=None, metavar="DIR",
+              help="Continue the run in DIR (killed or finished); with --budget N, go on to N queries.")
 @click.option("--config", "config_file", default=None, metavar="FILE.toml", help="Options from a TOML file.")
 @click.option("--n-pool", default=str(_DEFAULT.n_pool), show_default=True,
               help="Candidates the strategy proposes per round for the predictor to score, or 'all'.")
