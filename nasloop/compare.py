@@ -2,7 +2,8 @@
 
 Each run is a normal run directory ``<study>/<config-folder>/seed-<k>/``, so an interrupted study
 resumes where it stopped: finished runs (``summary.json`` present) are kept, started ones continue
-with ``resume``, missing ones start. ``study.json`` (written first) records the grid.
+with ``resume``, missing ones start. ``study.json`` (written first) records the grid. A study may
+grow: rerun with a larger budget (finished runs are extended) or more seeds (they start).
 """
 
 from __future__ import annotations
@@ -97,16 +98,19 @@ def jobs_of(spec: StudySpec, study_dir: Path) -> list[Job]:
 
 
 def prepare(spec: StudySpec, study_dir: str | Path) -> Path:
-    """Create the study directory with ``study.json``, or check it matches an existing one."""
+    """Create the study directory with ``study.json``, or check it matches an existing one.
+
+    An existing study may grow: a larger budget (its runs go on to it) and more seeds (they start).
+    Everything else must be as before.
+    """
     study_dir = Path(study_dir)
     spec_file = study_dir / "study.json"
     if spec_file.is_file():
         existing = json.loads(spec_file.read_text())
-        if existing != json.loads(json.dumps(spec.to_json())):
-            raise ConfigError(
-                f"{str(study_dir)!r} holds a different study (its study.json differs from these options); "
-                "use another --out, or repeat the original options to resume it"
-            )
+        wanted = json.loads(json.dumps(spec.to_json()))
+        if existing != wanted:
+            _check_growth(study_dir, existing, wanted)
+            atomic_write_json(spec_file, wanted)
         return study_dir
     if study_dir.exists() and any(study_dir.iterdir()):
         raise ConfigError(f"{str(study_dir)!r} exists and is not a nasloop study; choose another --out")
@@ -115,13 +119,32 @@ def prepare(spec: StudySpec, study_dir: str | Path) -> Path:
     return study_dir
 
 
+def _check_growth(study_dir: Path, existing: dict[str, Any], wanted: dict[str, Any]) -> None:
+    """Refuse any change to a study but a larger budget and added seeds."""
+    same = {k for k in existing if k not in ("budget", "seeds") and existing.get(k) == wanted.get(k)}
+    changed = sorted((set(existing) | set(wanted)) - same - {"budget", "seeds"})
+    dropped = sorted(set(existing["seeds"]) - set(wanted["seeds"]))
+    if changed or dropped or wanted["budget"] < existing["budget"]:
+        what = ", ".join(changed + (["seeds " + ", ".join(map(str, dropped)) + " left out"] if dropped else [])
+                         + ([f"budget {wanted['budget']} below {existing['budget']}"]
+                            if wanted["budget"] < existing["budget"] else []))
+        raise ConfigError(
+            f"{str(study_dir)!r} holds a different study ({what}); use another --out, or repeat the original "
+            "options to resume it (a study may only grow: a larger --budget, more --seeds)"
+        )
+
+
 def run_job(spec_json: dict[str, Any], job_config: dict[str, Any], seed: int, run_dir: str) -> dict[str, Any]:
     """Worker: run (or resume, or skip if finished) one run directory; returns its summary."""
     from nasloop.loop import run_search
 
     path = Path(run_dir)
-    if (path / "summary.json").is_file():
-        return json.loads((path / "summary.json").read_text())
+    summary_file = path / "summary.json"
+    if summary_file.is_file():
+        summary = json.loads(summary_file.read_text())
+        if json.loads((path / "config.json").read_text()).get("budget") == spec_json["budget"]:
+            return summary
+        # A study that grew a larger budget: the finished run goes on to it (resume extends it).
     config = StudyConfig(**{k: v for k, v in job_config.items() if k != "folder"})
     resume = (path / "config.json").is_file()
     result = run_search(

@@ -55,10 +55,32 @@ def test_rerun_resumes_without_new_queries(study):
 
 
 def test_conflicting_rerun_is_refused(study):
-    _, _, args = study
-    changed = [a if a != "12" else "13" for a in args]
-    result = cli(*changed)
-    assert result.returncode == 2 and "different study" in result.stderr
+    out, _, args = study
+    before = (out / "study.json").read_text()
+    for old, new, needle in [("12", "11", "budget 11 below 12"), ("2", "1", "seeds 1 left out"),
+                             ("random", "tpe", "configs")]:
+        changed = [new if a == old else a for a in args]
+        result = cli(*changed)
+        assert result.returncode == 2 and "different study" in result.stderr and needle in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    assert (out / "study.json").read_text() == before
+
+
+def test_a_study_grows_by_budget_and_seeds_into_the_larger_study(tmp_path, nb201_cifar10_path):
+    common = ("compare", "--data", str(nb201_cifar10_path), "--strategy", "evolution", "--predictor", "none",
+              "--jobs", "1", "--json")
+    grown, direct = tmp_path / "grown", tmp_path / "direct"
+    assert cli(*common, "--seeds", "1", "--budget", "8", "--out", str(grown)).returncode == 0
+    result = cli(*common, "--seeds", "2", "--budget", "11", "--out", str(grown))
+    assert result.returncode == 0, result.stderr
+    assert cli(*common, "--seeds", "2", "--budget", "11", "--out", str(direct)).returncode == 0
+    for seed in (0, 1):
+        rows = [[{k: v for k, v in json.loads(line).items() if k != "time"}
+                 for line in (root / "evolution" / f"seed-{seed}" / "history.jsonl").read_text().splitlines()]
+                for root in (grown, direct)]
+        assert len(rows[0]) == 11 and rows[0] == rows[1]
+    assert json.loads((grown / "study.json").read_text())["budget"] == 11
+    assert [(c["n_runs"], c["budget"]) for c in json.loads(result.stdout)["configurations"]] == [(2, 11)]
 
 
 def test_plot_study_and_single_run(study, tmp_path):
