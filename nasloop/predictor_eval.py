@@ -20,6 +20,7 @@ import inspect
 import json
 import logging
 import math
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -80,7 +81,7 @@ def _mean_std(values: Sequence[float]) -> dict[str, float]:
 
 
 def _make(name: str, *, preset: str, seed: int, kind: str, options: dict[str, Any],
-          callback: Callable[[int, int], None] | None) -> Any:
+          callback: Callable[[int, int], None] | None, fit_threads: int | None = None) -> Any:
     factory = resolve("predictors", name)
     try:
         params = inspect.signature(factory).parameters
@@ -97,7 +98,14 @@ def _make(name: str, *, preset: str, seed: int, kind: str, options: dict[str, An
     unknown = [k for k in options if k not in params and not accepts_any]
     if unknown:
         raise ConfigError(f"predictor {name!r} has no option(s) {unknown}; it takes {sorted(params)}")
-    return factory(preset=preset, seed=seed, **kwargs)
+    model = factory(preset=preset, seed=seed, **kwargs)
+    training = sys.modules.get("predictors.training")  # loaded by any torch predictor's module
+    if training is not None and isinstance(model, training.TorchPredictor):
+        # Score on the cores the machine leaves idle: the scores do not depend on the thread count
+        # (unlike a fit's), and scoring every cell is what this command times (docs/predictors.md).
+        threads = {"predict_threads": "auto", **({"n_threads": fit_threads} if fit_threads else {})}
+        model.config = {**threads, **(model.config or {})}
+    return model
 
 
 def evaluate(
@@ -112,6 +120,7 @@ def evaluate(
     options: dict[str, Any] | None = None,
     on_start: Callable[[str, int, int], None] | None = None,
     on_step: Callable[[int, int], None] | None = None,
+    fit_threads: int | None = None,
 ) -> dict[str, Any]:
     """Run the protocol on a table benchmark and return a JSON-ready result.
 
@@ -125,6 +134,9 @@ def evaluate(
         options: extra keyword options for every predictor (e.g. ``{"n_members": 3}``).
         on_start: called as ``on_start(predictor, n, seed)`` before each fit (progress bars).
         on_step: passed to the predictors as their training ``callback(done, total)``.
+        fit_threads: torch threads for each fit of the torch predictors (None: the preset's, one
+            for ``fast``). Fits on different thread counts differ in the last digits; scoring always
+            takes the cores the machine leaves idle, which changes no score.
 
     Timings: ``fit_s`` and ``predict_s`` are wall-clock seconds, ``fit_cpu_s`` the process CPU seconds
     of the fit (steadier than wall-clock on a shared machine; up to threads × wall-clock).
@@ -138,6 +150,9 @@ def evaluate(
         raise ConfigError("predictor eval needs a table benchmark (one with .archs and .values(metric))")
     if n_seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {n_seeds}")
+    if fit_threads is not None and (isinstance(fit_threads, bool) or not isinstance(fit_threads, int)
+                                    or fit_threads < 1):
+        raise ConfigError(f"--fit-threads must be a positive integer, got {fit_threads!r}")
     if not predictors or not train_sizes:
         raise ConfigError("give at least one --predictor and one --train-size")
     kind = kind or infer_kind(column, getattr(bench, "label", ""))
@@ -162,7 +177,7 @@ def evaluate(
                 if on_start is not None:
                     on_start(name, int(n), seed)
                 predictor = _make(name, preset=preset, seed=seed, kind=kind, options=dict(options or {}),
-                                  callback=on_step)
+                                  callback=on_step, fit_threads=fit_threads)
                 graph_kind = getattr(predictor, "graph_kind", None)
                 if graph_kind not in graphs_by_kind:
                     graphs_by_kind[graph_kind] = _graphs(space, archs, graph_kind)
@@ -191,6 +206,7 @@ def evaluate(
         "seeds": list(range(n_seeds)),
         "n_test": len(y),
         "options": dict(options or {}),
+        "fit_threads": fit_threads,
         "reference_source": REFERENCE_SOURCE,
     }
     return {"setting": setting, "runs": runs, "summary": summary, "scatter": scatter, "true": y.tolist()}
@@ -242,7 +258,8 @@ def format_table(result: dict[str, Any]) -> str:
                          f"{ms(row['spearman'], 4):>15} {(f'{ref:.3f}' if ref is not None else '-'):>9} "
                          f"{row['fit_s']['mean']:>8.1f} {row['predict_s']['mean']:>7.2f}")
     s = result["setting"]
-    lines.append(f"target {s['target']} ({s['kind']}), preset {s['preset']}, seeds {len(s['seeds'])}, "
+    threads = f" ({s['fit_threads']} threads a fit)" if s.get("fit_threads") else ""
+    lines.append(f"target {s['target']} ({s['kind']}), preset {s['preset']}{threads}, seeds {len(s['seeds'])}, "
                  f"test on all {s['n_test']:,} cells; paper tau: {REFERENCE_SOURCE}")
     if s.get("data"):
         lines.append(f"data: {s['data']}")

@@ -95,6 +95,19 @@ def test_unknown_predictor_option_is_reported():
         evaluate(_toy_bench(), "val_acc", ["rf"], [40], n_seeds=1, options={"n_members": 3, "bogus": 1})
 
 
+def test_eval_scores_on_idle_cores_and_keeps_the_users_config():
+    from nasloop.predictor_eval import _make
+
+    model = _make("nnformer", preset="fast", seed=0, kind="accuracy", options={}, callback=None)
+    assert model.config == {"predict_threads": "auto"}
+    model = _make("nnformer", preset="fast", seed=0, kind="accuracy", callback=None,
+                  options={"config": {"d_model": 32, "predict_threads": 1}})
+    assert model.config == {"predict_threads": 1, "d_model": 32}
+    assert _make("rf", preset="fast", seed=0, kind="accuracy", options={}, callback=None).config is None
+    model = _make("gin", preset="fast", seed=0, kind="accuracy", options={}, callback=None, fit_threads=2)
+    assert model.config == {"predict_threads": "auto", "n_threads": 2}
+
+
 # --- the CLI ------------------------------------------------------------------------------------------------
 def _cli(args, capsys):
     from nasloop.cli import main
@@ -125,6 +138,7 @@ def test_cli_eval_on_the_real_table(nb201_cifar10_path, tmp_path, capsys):
         (["--predictor", "no_such_model", "--train-size", "10"], "unknown predictor"),
         (["--predictor", "rf", "--train-size", "10", "--target", "no_such_column"], "no_such_column"),
         (["--predictor", "rf", "--train-size", "10", "--seeds", "0"], "seeds"),
+        (["--predictor", "rf", "--train-size", "10", "--fit-threads", "0"], "--fit-threads"),
     ],
 )
 def test_cli_bad_input_is_one_line_and_exit_2(nb201_cifar10_path, capsys, args, message):

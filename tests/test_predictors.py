@@ -290,6 +290,54 @@ def test_fast_presets_fit_and_predict_on_one_thread_and_restore_torch_setting(na
     assert seen and set(seen) == {1, ("predict", 1)}
 
 
+@pytest.mark.parametrize(("cores", "load", "threads"), [(2, 1.0, 2), (2, 0.1, 2), (2, 2.1, 1), (2, 3.9, 1),
+                                                     (8, 3.0, 6), (1, 0.0, 1)])
+def test_idle_threads_counts_the_cores_the_load_leaves(monkeypatch, cores, load, threads):
+    import os
+
+    from predictors.training import idle_threads
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+    monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
+    assert idle_threads() == threads
+
+
+def test_idle_threads_is_one_without_a_load_average(monkeypatch):
+    import os
+
+    from predictors.training import idle_threads
+
+    def unavailable():
+        raise OSError("no load average")
+
+    monkeypatch.setattr(os, "getloadavg", unavailable)
+    assert idle_threads() == 1
+
+
+@pytest.mark.parametrize("name", ["nnformer", "narformer2"])
+def test_scores_do_not_depend_on_the_scoring_threads(monkeypatch, name):
+    """The premise of predict_threads="auto": only the speed depends on the thread count."""
+    import predictors.training as training
+
+    graphs, y = nb201_data(tiny(name).graph_kind, n=300)
+    model = make_predictor(name, seed=0, config={**TINY[name], "predict_threads": "auto"}).fit(graphs[:60], y[:60])
+    scores = {}
+    for n in (1, 2):
+        monkeypatch.setattr(training, "idle_threads", lambda n=n: n)
+        seen: list[int] = []
+        hook = model.emas_[0].register_forward_pre_hook(lambda *_, seen=seen: seen.append(torch.get_num_threads()))
+        scores[n] = model.predict(graphs)
+        hook.remove()
+        assert set(seen) == {n}
+    np.testing.assert_allclose(scores[1], scores[2], rtol=0, atol=1e-6)
+
+
+def test_bad_thread_settings_are_reported():
+    for key, value in (("predict_threads", "many"), ("n_threads", 0), ("n_threads", "as_fit")):
+        with pytest.raises(ConfigError, match=key):
+            make_predictor("mlp", config={**TINY["mlp"], key: value}).fit(*nb201_data(None, n=20))
+
+
 # --- warm start -----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", TORCH_PREDICTORS)
 def test_warm_start_continues_from_the_previous_weights(name):

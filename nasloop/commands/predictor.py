@@ -29,12 +29,14 @@ def predictor() -> None:
 @click.option("--kind", type=click.Choice(["auto", "accuracy", "latency"]), default="auto", show_default=True,
               help="Target kind: latency uses the relative-error loss and reports MAPE and Acc(10%).")
 @click.option("--n-members", type=int, default=None, help="Ensemble size of the torch predictors.")
+@click.option("--fit-threads", type=int, default=None,
+              help="Torch threads per fit of the torch predictors [default: the preset's; fast: 1].")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Folder for predictor_eval.json/.csv and the predicted-vs-true scatter PNG.")
 @json_option
 def eval_cmd(space: str, data: str | None, dataset: str | None, column: str, names: tuple[str, ...], preset: str,
-             train_sizes: tuple[int, ...], seeds: int, kind: str, n_members: int | None, out: str | None,
-             as_json: bool) -> None:
+             train_sizes: tuple[int, ...], seeds: int, kind: str, n_members: int | None,
+             fit_threads: int | None, out: str | None, as_json: bool) -> None:
     """Train on N random cells, test on the whole table; Kendall's tau (or MAPE) per predictor and N.
 
     Example: nasloop predictor eval --data ../shared/data/nb201/cifar10.csv --target val_acc
@@ -61,7 +63,7 @@ def eval_cmd(space: str, data: str | None, dataset: str | None, column: str, nam
 
         result = evaluate(bench, column, list(names), list(train_sizes), n_seeds=seeds, preset=preset,
                           kind=None if kind == "auto" else kind, options=options,
-                          on_start=on_start, on_step=on_step)
+                          on_start=on_start, on_step=on_step, fit_threads=fit_threads)
     paths = write_outputs(result, out) if out else []
     if as_json:
         emit_json({k: v for k, v in result.items() if k not in ("scatter", "true")}
