@@ -113,11 +113,13 @@ class SearchEngine:
 
     def __init__(self, *, space, benchmark, strategy, predictor, budget: Budget, metric: str,
                  cfg: SearchConfig, loop_seed: int, journal: list[Record], history_writer, rounds_writer,
-                 logged_rounds: int, callback: Callback | None, snapshots: Snapshots | None = None) -> None:
+                 logged_rounds: int, callback: Callback | None, snapshots: Snapshots | None = None,
+                 logged_fit_s: float = 0.0) -> None:
         self.space, self.benchmark, self.strategy, self.predictor = space, benchmark, strategy, predictor
         self.budget, self.metric, self.cfg, self.loop_seed = budget, metric, cfg, loop_seed
         self.journal, self.history_writer, self.rounds_writer = journal, history_writer, rounds_writer
         self.logged_rounds, self.callback = logged_rounds, callback
+        self.logged_fit_s = logged_fit_s  # fitting seconds of earlier processes of a resumed run
         self.records: list[Record] = []
         self.seen: dict[Hashable, Record] = {}
         # Equivalence classes (space.canonical) of the queried architectures, kept when picks skip
@@ -439,7 +441,7 @@ class SearchEngine:
             "tau_round": self.tau([p for p in picks if math.isfinite(p[1])]),
             "tau_cum": self.tau(),
             "best": None if self.best is None else self._value(self.best),
-            "fit_s": round(self.timers["fit_s"], 4),
+            "fit_s": round(self.logged_fit_s + self.timers["fit_s"], 4),
         }
         log.info("round %d: %d queries, best %s, tau %s", round_, row["n_queries"], row["best"], row["tau_cum"])
         if self.rounds_writer is not None and round_ > self.logged_rounds:

@@ -184,7 +184,7 @@ def run_search(
     }
 
     journal: list[Record] = []
-    logged_rounds = -1
+    logged_rounds, logged_fit_s = -1, 0.0
     run_dir = Path(out) if out is not None else None
     if resume:
         if run_dir is None:
@@ -195,7 +195,10 @@ def run_search(
             _change_budget(run_dir, stored, budget.n_queries, journal)
         if len(journal) < budget.n_queries:
             _drop_last_round_rows(run_dir, journal)
-        logged_rounds = max((int(r["round"]) for r in read_jsonl(run_dir / rundir.ROUNDS)), default=-1)
+        logged = read_jsonl(run_dir / rundir.ROUNDS)
+        logged_rounds = max((int(r["round"]) for r in logged), default=-1)
+        # rounds.jsonl's fit_s is cumulative: rows this process adds continue from the last kept one.
+        logged_fit_s = max((float(r.get("fit_s") or 0.0) for r in logged), default=0.0)
     elif run_dir is not None:
         from nasloop import __version__
 
@@ -211,7 +214,8 @@ def run_search(
         search = SearchEngine(
             space=space_obj, benchmark=benchmark, strategy=strategy_obj, predictor=predictor_obj,
             budget=budget, metric=metric, cfg=resolve_pool(cfg, space_obj), loop_seed=loop_seed, journal=journal,
-            history_writer=writers[0], rounds_writer=writers[1], logged_rounds=logged_rounds, callback=callback,
+            history_writer=writers[0], rounds_writer=writers[1], logged_rounds=logged_rounds,
+            logged_fit_s=logged_fit_s, callback=callback,
             snapshots=snapshots,
         )
         search.run()

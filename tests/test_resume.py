@@ -58,6 +58,8 @@ def _lines(path: Path, drop: tuple[str, ...]) -> list[dict]:
 def _assert_same_run(done: Path, ref: Path) -> None:
     assert _lines(done / "history.jsonl", ("time",)) == _lines(ref / "history.jsonl", ("time",))
     assert _lines(done / "rounds.jsonl", ("fit_s",)) == _lines(ref / "rounds.jsonl", ("fit_s",))
+    fit_s = [row["fit_s"] for row in _lines(done / "rounds.jsonl", ())]
+    assert fit_s == sorted(fit_s)  # cumulative across the processes of a resumed run
     ignore = ("timings", "resumed", "run_dir")
     a, b = (json.loads((d / "summary.json").read_text()) for d in (done, ref))
     assert {k: v for k, v in a.items() if k not in ignore} == {k: v for k, v in b.items() if k not in ignore}
