@@ -121,8 +121,8 @@ def prepare(spec: StudySpec, study_dir: str | Path) -> Path:
 
 def _check_growth(study_dir: Path, existing: dict[str, Any], wanted: dict[str, Any]) -> None:
     """Refuse any change to a study but a larger budget and added seeds."""
-    same = {k for k in existing if k not in ("budget", "seeds") and existing.get(k) == wanted.get(k)}
-    changed = sorted((set(existing) | set(wanted)) - same - {"budget", "seeds"})
+    changed = sorted(k for k in set(existing) | set(wanted)
+                     if k not in ("budget", "seeds") and existing.get(k) != wanted.get(k))
     dropped = sorted(set(existing["seeds"]) - set(wanted["seeds"]))
     if changed or dropped or wanted["budget"] < existing["budget"]:
         what = ", ".join(changed + (["seeds " + ", ".join(map(str, dropped)) + " left out"] if dropped else [])
@@ -139,11 +139,9 @@ def run_job(spec_json: dict[str, Any], job_config: dict[str, Any], seed: int, ru
     from nasloop.loop import run_search
 
     path = Path(run_dir)
-    summary_file = path / "summary.json"
-    if summary_file.is_file():
-        summary = json.loads(summary_file.read_text())
+    if (path / "summary.json").is_file():
         if json.loads((path / "config.json").read_text()).get("budget") == spec_json["budget"]:
-            return summary
+            return json.loads((path / "summary.json").read_text())
         # A study that grew a larger budget: the finished run goes on to it (resume extends it).
     config = StudyConfig(**{k: v for k, v in job_config.items() if k != "folder"})
     resume = (path / "config.json").is_file()

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -397,7 +396,7 @@ def _change_budget(run_dir: Path, stored: dict[str, Any], n_queries: int, journa
                           f"resume it with --budget {len(journal)} or more")
     # The summary describes the shorter run; the new one is written when the run ends.
     (run_dir / rundir.SUMMARY).unlink(missing_ok=True)
-    config = rundir.read_config(run_dir)
+    config = rundir.read_config(run_dir)  # as written: `stored` has legacy search options filled in
     rundir.atomic_write_json(run_dir / rundir.CONFIG, {**config, "budget": n_queries})
     log.info("%s: budget %s -> %d queries", run_dir, stored.get("budget"), n_queries)
 
@@ -413,12 +412,8 @@ def _drop_last_round_rows(run_dir: Path, journal: list[Record]) -> None:
         return
     rows = read_jsonl(path)
     keep = [row for row in rows if int(row["round"]) < journal[-1].round]
-    if len(keep) == len(rows):
-        return
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.writelines(json.dumps(row) + "\n" for row in keep)
-    os.replace(tmp, path)
+    if len(keep) < len(rows):
+        rundir.atomic_write_text(path, "".join(json.dumps(row) + "\n" for row in keep))
 
 
 def _norm(value: Any) -> Any:

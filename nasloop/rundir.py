@@ -35,16 +35,20 @@ def _slug(name: str) -> str:
     return name.rpartition(":")[2].rpartition(".")[2] or "x"
 
 
-def atomic_write_json(path: str | Path, payload: Any) -> None:
-    """Write JSON to ``path`` through a temporary file and a rename (never a half-written file)."""
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename (never a half-written file)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(payload, fh, indent=2)
-        fh.write("\n")
+        fh.write(text)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def atomic_write_json(path: str | Path, payload: Any) -> None:
+    """Write JSON to ``path`` atomically (see :func:`atomic_write_text`)."""
+    atomic_write_text(path, json.dumps(payload, indent=2) + "\n")
 
 
 def check_new(path: str | Path) -> Path:

@@ -180,15 +180,14 @@ def canonical_cell(cell: Cell) -> Cell:
     matrix, ops = module_of(cell)
     base = pad_module(matrix, ops)
     a = np.asarray(base.matrix, dtype=np.int8)
-    orders = _RELABELLINGS
-    relabelled = a[orders[:, :, None], orders[:, None, :]]  # (120, 7, 7)
+    relabelled = a[_RELABELLINGS[:, :, None], _RELABELLINGS[:, None, :]]  # (120, 7, 7)
     # Keep relabellings that preserve the topological order (the identity always does).
-    keep = ~np.tril(relabelled).reshape(len(orders), -1).any(axis=1)
+    keep = ~np.tril(relabelled).reshape(len(_RELABELLINGS), -1).any(axis=1)
     ranks = np.array([_OP_RANK[o] for o in base.ops])
-    keys = np.concatenate([relabelled.reshape(len(orders), -1), ranks[orders]], axis=1)[keep]
+    keys = np.concatenate([relabelled.reshape(len(_RELABELLINGS), -1), ranks[_RELABELLINGS]], axis=1)[keep]
     best = np.lexsort(keys.T[::-1])[0]  # lexsort's last key is the primary one
-    order = orders[keep][best]
-    return Cell.make(a[np.ix_(order, order)], [base.ops[o] for o in order])
+    order = _RELABELLINGS[keep][best]
+    return Cell.make(relabelled[keep][best], [base.ops[o] for o in order])
 
 
 # --- the space ---------------------------------------------------------------------------------------------
