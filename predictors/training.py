@@ -71,6 +71,11 @@ class TrainConfig:
     # torch CPU threads while scoring: "as_fit" follows n_threads, None leaves torch's setting,
     # "auto" takes the cores the load average leaves idle (see idle_threads)
     predict_threads: int | str | None = "as_fit"
+    # Peak lr and epochs of the search loop's fits (those capped by ``max_fit_steps``: short, most of
+    # them warm-started, one every round), when a preset tunes them apart from a stand-alone fit;
+    # None: ``lr`` and ``epochs``. A caller's own ``lr`` / ``epochs`` override these too.
+    loop_lr: float | None = None
+    loop_epochs: int | None = None
 
 
 def lr_factor(step: int, n_steps: int, cfg: TrainConfig) -> float:
@@ -354,7 +359,8 @@ class TorchPredictor(Predictor):
         callback: called as ``callback(done_steps, total_steps)`` during ``fit`` (progress bars).
         max_fit_steps: cap on optimiser steps per fit (``None``: the preset's schedule). The search
             loop sets it so that refitting every round stays cheap; warm-started fits run
-            ``warm_start_ratio`` of the capped steps.
+            ``warm_start_ratio`` of the capped steps. Set, it also selects the preset's loop
+            schedule (``TrainConfig.loop_lr`` and ``loop_epochs``) where the preset has one.
     """
 
     ModelConfig: ClassVar[type]
@@ -408,6 +414,9 @@ class TorchPredictor(Predictor):
                 f"model keys: {sorted(model_fields)}; training keys: {sorted(train_fields)}"
             )
         model_cfg = dataclasses.replace(model_cfg, **{k: v for k, v in overrides.items() if k in model_fields})
+        if self.max_fit_steps is not None:  # a fit inside the search loop: the preset's loop schedule
+            loop = {"lr": train_cfg.loop_lr, "epochs": train_cfg.loop_epochs}
+            train_cfg = dataclasses.replace(train_cfg, **{k: v for k, v in loop.items() if v is not None})
         train_cfg = dataclasses.replace(train_cfg, **{k: v for k, v in overrides.items() if k in train_fields})
         for name, allowed in (("n_threads", ()), ("predict_threads", ("as_fit", "auto"))):
             value = getattr(train_cfg, name)

@@ -481,3 +481,20 @@ def test_pickled_predictor_leaves_the_encoding_cache_out():
     clone = pickle.loads(pickle.dumps(model))
     assert clone._graph_encoder._cache == {}
     assert np.array_equal(clone.predict(graphs), before)
+
+
+def test_search_loop_fits_use_the_presets_loop_schedule():
+    """NN-Former's fast preset fits stand-alone with lr 2e-3 over 250 epochs, but the search loop's
+    capped fits keep lr 1e-3 and 300 epochs (they searched better, docs/results.md); a caller's own
+    lr or epochs win over both."""
+    alone = make_predictor("nnformer", preset="fast", seed=0)._configs()[1]
+    assert (alone.lr, alone.epochs, alone.max_steps) == (2e-3, 250, 6000)
+    in_loop = make_predictor("nnformer", preset="fast", seed=0, max_fit_steps=300)._configs()[1]
+    assert (in_loop.lr, in_loop.epochs, in_loop.max_steps) == (1e-3, 300, 300)
+    own = make_predictor("nnformer", preset="fast", seed=0, max_fit_steps=300,
+                         config={"lr": 5e-4, "epochs": 40})._configs()[1]
+    assert (own.lr, own.epochs) == (5e-4, 40)
+    latency = make_predictor("nnformer", preset="fast", seed=0, target="latency", max_fit_steps=300)._configs()[1]
+    assert (latency.lr, latency.epochs) == (1e-3, 300)  # no loop schedule of its own
+    v2 = make_predictor("narformer2", preset="fast", seed=0)._configs()[1]
+    assert (v2.loop_lr, v2.loop_epochs) == (None, None)
