@@ -199,7 +199,7 @@ def nnformer_presets(preset: str, target: str) -> tuple[NNFormerConfig, TrainCon
     if latency:  # 3,000 steps at most, clipped, light consistency: the settings its MAPE figures used
         return model, TrainConfig(epochs=300, max_steps=3000, lr=1e-3, lambda_cons=0.01, grad_clip=5.0, **shared)
     # Accuracy: peak lr 2e-3 for 250 epochs (N=156: 1,250 steps), at most 6,000 steps (N=1563: 49 steps
-    # an epoch). lr 1e-3 needed 300 epochs and 7,000 steps, 20% and 17% more fit time, for tau 0.804 and
+    # an epoch). lr 1e-3 needed 300 epochs and 7,000 steps, 20% and 17% more steps, for tau 0.804 and
     # 0.893; lr 2e-3 gives 0.804 and 0.897 (3 seeds each; docs/results.md, session 14).
     # The search loop's 300-step fits keep lr 1e-3 and 300 epochs: with the new schedule the 25-seed
     # studies needed a median of 43 instead of 36 queries to the CIFAR-10 optimum, 41 instead of 35
