@@ -175,7 +175,7 @@ def test_string_form_round_trips_and_rejects_garbage(space):
     assert space.to_graph(module).n_nodes == 3 and len(module.ops) == 7
 
 
-# --- the NB101 hash check against real data (docs/results_spaces.md) ----------------------------------------
+# --- the NB101 hash check against real data (docs/results.md, "NAS-Bench-101") --------------------------
 def test_official_hash_finds_the_500_cells_in_the_30k_table(nb101_500, nb101_30k):
     assert isinstance(nb101_500, NasBench101Table) and isinstance(nb101_30k, HashTableBenchmark)
     found = [a for a in nb101_500.archs if a in nb101_30k]

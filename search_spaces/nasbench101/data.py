@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 ENV_VAR = "NASLOOP_NB101"
 # Op codes of NASLib's 56-tuple encoding. Found by hashing the 500 cells with every assignment of
 # the three ops to codes 2/3/4 and looking the hashes up in the 30k table: only this one finds >100
-# cells whose 108-epoch accuracies agree (mean |difference| 0.23 points; see docs/results_spaces.md).
+# cells whose 108-epoch accuracies agree (mean |difference| 0.23 points; see docs/results.md, "NAS-Bench-101").
 NASLIB_CODES: dict[int, str] = {0: INPUT, 1: OUTPUT, 2: MAXPOOL3X3, 3: CONV1X1, 4: CONV3X3}
 _HASH_ONLY_RENAMES = {  # the 30k table's columns → ours (fractions → percent where scaled)
     "val_acc_108ep": ("val_acc", 100.0),
