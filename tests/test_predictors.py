@@ -498,3 +498,10 @@ def test_search_loop_fits_use_the_presets_loop_schedule():
     assert (latency.lr, latency.epochs) == (1e-3, 300)  # no loop schedule of its own
     v2 = make_predictor("narformer2", preset="fast", seed=0)._configs()[1]
     assert (v2.loop_lr, v2.loop_epochs) == (None, None)
+
+
+def test_narformer2_fast_preset_layers_per_target():
+    # 4 layers for accuracy (session 16's tau gain, docs/results.md); latency keeps its measured 3.
+    accuracy = make_predictor("narformer2", preset="fast", seed=0)._configs()[0]
+    latency = make_predictor("narformer2", preset="fast", seed=0, target="latency")._configs()[0]
+    assert (accuracy.n_layers, latency.n_layers) == (4, 3)
