@@ -55,7 +55,7 @@ class SearchConfig:
     # NAS-Bench-201 the guided runs that missed the optimum had reached one of its neighbours early
     # and then sampled elsewhere for tens of queries; 7 local picks of 10, taken one at a time,
     # brought the median queries to the CIFAR-10 optimum to 43 (docs/results.md, "Choosing the
-    # defaults"). Rounds of 5 keep about that share (4 of 5).
+    # defaults"). Rounds of 5 keep a similar share (4 of 5).
     n_pool: int | str = 1000
     n_local: int = 4
     refit_every: int = 1
