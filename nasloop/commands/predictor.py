@@ -23,7 +23,7 @@ def predictor() -> None:
               help="Predictor name (repeatable): nnformer, narformer2, mlp, gin, rf or package.module:Class.")
 @click.option("--preset", type=click.Choice(["fast", "paper"]), default="fast", show_default=True,
               help="fast: CPU default; paper: the papers' sizes and schedules (CUDA when available; "
-                   "on a CPU about 30 min per NAR-Former V2 fit at N=156, docs/results.md).")
+                   "on one CPU thread about 30 min per NAR-Former V2 fit at N=156, docs/results.md).")
 @click.option("--train-size", "train_sizes", type=int, multiple=True, default=(156, 1563), show_default=True,
               help="Training cells N drawn at random with each seed (repeatable).")
 @click.option("--seeds", type=int, default=3, show_default=True, help="Seeds 0..K-1 (mean ± std over them).")
