@@ -251,7 +251,8 @@ def _numpy_safe_globals() -> list:
     dtypes = getattr(np, "dtypes", None)  # numpy >= 1.25 pickles a scalar's dtype with its class
     kinds = ("Float16", "Float32", "Float64", "Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32",
              "UInt64", "Bool")
-    allowed: list = [np.dtype, np.ndarray, *(getattr(dtypes, f"{k}DType") for k in kinds if hasattr(dtypes, f"{k}DType"))]
+    allowed: list = [np.dtype, np.ndarray]
+    allowed += [getattr(dtypes, f"{k}DType") for k in kinds if hasattr(dtypes, f"{k}DType")]
     for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
         allowed += [(scalar, f"{module}.scalar"), (_reconstruct, f"{module}._reconstruct")]
     return allowed
