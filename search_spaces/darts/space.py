@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from nasloop.errors import InvalidArchitectureError
-from nasloop.space import SearchSpace
+from nasloop.space import MAX_STRING, SearchSpace
 from nasloop.types import ArchGraph
 
 # NASLib's compact op index is the position in this list (DARTS ``PRIMITIVES`` without ``none``).
@@ -29,7 +29,6 @@ OPS: tuple[str, ...] = (
 N_NODES = 4  # intermediate nodes per cell
 CONCAT = (2, 3, 4, 5)
 CELLS = ("normal", "reduce")
-MAX_STRING = 10_000  # longest architecture string parsed (a genotype string has about 500 characters)
 
 Edge = tuple[str, int]  # (op, input node)
 CellGenes = tuple[Edge, ...]  # 8 edges, two per intermediate node
