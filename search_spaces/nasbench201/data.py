@@ -292,7 +292,7 @@ def _finite(value: object, index: int, name: str) -> float:
     except (TypeError, ValueError):
         number = math.nan
     if not math.isfinite(number):
-        raise DataError(f"cell {index} of the .pth file has {name} = {value!r}, expected a finite number")
+        raise DataError(f"cell {index} of the .pth file has {name} = {value}, expected a finite number")
     return number
 
 
