@@ -162,7 +162,7 @@ def test_crafted_pth_runs_no_code(tmp_path, legacy):
 def test_crafted_pth_through_environment_and_cli(tmp_path):
     marker = tmp_path / "marker"
     path = _crafted_pth(tmp_path / "crafted.pth", marker)
-    for args, env in ((("data", "info", "--data", str(path)), None), (("data", "info"), {"NASLOOP_NB201": str(path)}),
+    for args, env in ((("data", "info"), {"NASLOOP_NB201": str(path)}),
                       (("data", "convert", str(path), "-o", str(tmp_path / "x.csv")), None)):
         result = run_cli(*args, env=env)
         assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
