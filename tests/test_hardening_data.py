@@ -330,3 +330,17 @@ def test_marker_helper_would_create_its_file(tmp_path):
     pickle.loads(pickle.dumps(_Marker(marker)))
     assert marker.exists()
     os.remove(marker)
+
+
+@pytest.mark.parametrize("damage", ["string_results", "unknown_arch", "not_a_dict"])
+def test_malformed_official_content_is_a_data_error(tmp_path, damage):
+    raw = torch.load(write_official_file(tmp_path / "tiny.pth", [6111]), weights_only=True)
+    if damage == "string_results":
+        raw["arch2infos"][6111]["full"]["all_results"] = "nothing here"
+    elif damage == "unknown_arch":
+        raw["meta_archs"][6111] = "|conv9~0|"
+    else:
+        raw = [1, 2, 3]
+    torch.save(raw, tmp_path / "damaged.pth")
+    with pytest.raises(DataError, match="damaged.pth"):
+        load_official_pth(tmp_path / "damaged.pth")

@@ -185,9 +185,10 @@ def load_official_pth(path: Path, *, dataset: str = "cifar10") -> TabularBenchma
     archs, indices = [], []
     columns: dict[str, list[float]] = {}
     for index in sorted(api.evaluated_indexes):
-        archs.append(space.from_str(api.meta_archs[index]))
+        arch, metrics = _cell_results(api, space, index, dataset, path.name)
+        archs.append(arch)
         indices.append(index)
-        for name, value in _official_metrics(api, index, dataset).items():
+        for name, value in metrics.items():
             columns.setdefault(name, [math.nan] * (len(archs) - 1)).append(value)
         for values in columns.values():  # keep columns aligned when a metric is missing here
             if len(values) < len(archs):
@@ -262,6 +263,16 @@ def _refused_global(message: str) -> str:
     """The class or function named in torch's refusal (``... GLOBAL posix.system ...``)."""
     found = re.search(r"GLOBAL ([\w.]+)", message) or re.search(r"got <class '([\w.]+)'>", message)
     return found.group(1) if found else "a class or function"
+
+
+def _cell_results(api, space: NasBench201Space, index: int, dataset: str, file_name: str):
+    """The architecture and metrics of one evaluated cell; ``DataError`` when the file's entry is malformed."""
+    try:
+        return space.from_str(api.meta_archs[index]), _official_metrics(api, index, dataset)
+    except (InvalidArchitectureError, DataError) as exc:
+        raise DataError(f"{file_name}: {exc}") from None
+    except (TypeError, KeyError, IndexError, AttributeError, ValueError) as exc:
+        raise DataError(f"{file_name}: cell {index} has malformed results: {type(exc).__name__}: {exc}") from None
 
 
 def _official_metrics(api, index: int, dataset: str) -> dict[str, float]:
