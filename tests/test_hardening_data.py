@@ -342,5 +342,5 @@ def test_malformed_official_content_is_a_data_error(tmp_path, damage):
     else:
         raw = [1, 2, 3]
     torch.save(raw, tmp_path / "damaged.pth")
-    with pytest.raises(DataError, match="damaged.pth"):
+    with pytest.raises(DataError, match=r"damaged\.pth"):
         load_official_pth(tmp_path / "damaged.pth")
