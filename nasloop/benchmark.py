@@ -7,8 +7,10 @@ loop's :class:`~nasloop.budget.Budget` decides what may be asked.
 from __future__ import annotations
 
 import csv
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -116,12 +118,98 @@ class TabularBenchmark(Benchmark):
         return float(values[row]), self.archs[row]
 
 
-def read_csv_table(path: str | Path) -> tuple[list[str] | None, list[list[str]]]:
-    """Header and rows of a CSV table (``None`` header for an empty file); ``DataError`` if unreadable."""
+@dataclass(frozen=True)
+class CsvTable:
+    """A CSV table read by :func:`read_csv_table`: clean, unique column names and rows of the header's width.
+
+    Attributes:
+        name: the file name, for messages.
+        header: column names, byte-order mark and surrounding spaces stripped.
+        rows: ``(line number, fields)`` per non-blank row, each with ``len(header)`` fields.
+    """
+
+    name: str
+    header: tuple[str, ...]
+    rows: list[tuple[int, list[str]]]
+    positions: dict[str, int] = field(repr=False)
+
+    def position(self, column: str) -> int | None:
+        """Index of ``column`` in each row, or ``None`` when the table lacks it (constant time)."""
+        return self.positions.get(column)
+
+
+def read_csv_table(path: str | Path) -> CsvTable:
+    """Read a UTF-8 CSV table whose first line names its columns, in time linear in the file size.
+
+    Raises ``DataError`` for an unreadable or empty file, an empty or repeated column name, or a row
+    whose number of fields differs from the header's. Blank lines are skipped.
+    """
+    path = Path(path)
     try:
-        with open(path, newline="") as fh:
+        # utf-8-sig drops a leading byte-order mark, which would otherwise become part of the first name.
+        with open(path, newline="", encoding="utf-8-sig") as fh:
             reader = csv.reader(fh)
             header = next(reader, None)
-            return header, list(reader)
+            if header is None:
+                raise DataError(f"table {str(path)!r} is empty; expected a header line naming its columns")
+            names = tuple(_clean_name(h) for h in header)
+            positions = _column_positions(names, path.name)
+            rows: list[tuple[int, list[str]]] = []
+            for row in reader:
+                if not row or (len(row) == 1 and not row[0].strip()):
+                    continue
+                if len(row) != len(names):
+                    raise DataError(
+                        f"{path.name} line {reader.line_num}: {len(row)} fields, header has {len(names)}"
+                    )
+                rows.append((reader.line_num, row))
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"cannot read table {str(path)!r}: {exc}") from None
+    except csv.Error as exc:  # NUL bytes, oversized fields, unterminated quotes
+        raise DataError(f"{path.name} is not a readable CSV table: {exc}") from None
+    return CsvTable(path.name, names, rows, positions)
+
+
+def _clean_name(raw: str) -> str:
+    return raw.strip().lstrip("\ufeff").strip()
+
+
+def _column_positions(names: Sequence[str], file_name: str) -> dict[str, int]:
+    positions: dict[str, int] = {}
+    for pos, name in enumerate(names):
+        if not name:
+            raise DataError(f"{file_name}: column {pos + 1} of the header has no name")
+        if name in positions:
+            raise DataError(
+                f"{file_name}: the header names column {name!r} twice (columns {positions[name] + 1} and {pos + 1})"
+            )
+        positions[name] = pos
+    return positions
+
+
+def parse_metric_cell(text: str, *, table: str, line: int, column: str) -> float:
+    """A metric value of a table: a finite number, or NaN for an empty cell (value not measured).
+
+    Written ``inf`` or ``nan`` values are refused: they would turn optima and regrets into ``inf``.
+    """
+    cell = text.strip()
+    if not cell:
+        return math.nan
+    try:
+        value = float(cell)
+    except ValueError:
+        raise DataError(f"{table} line {line}: column {column!r} holds {cell!r}, expected a number") from None
+    if not math.isfinite(value):
+        raise DataError(
+            f"{table} line {line}: column {column!r} holds {cell!r}, expected a finite number "
+            "(leave the cell empty for a missing value)"
+        )
+    return value
+
+
+def parse_index_cell(text: str, *, table: str, line: int, column: str = "index") -> int:
+    """A non-negative integer identifier such as an official cell index (digits only)."""
+    cell = text.strip()
+    if not (cell.isascii() and cell.isdigit()) or len(cell) > 18:
+        raise DataError(f"{table} line {line}: column {column!r} holds {cell!r}, expected a whole number >= 0")
+    return int(cell)

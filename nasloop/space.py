@@ -21,6 +21,8 @@ from nasloop.types import ArchGraph
 
 Arch = Hashable
 Params = Mapping[str, Any]
+# Longest architecture string the built-in parsers read; real ones are well under 1,000 characters.
+MAX_STRING = 10_000
 
 
 class SearchSpace(ABC):
@@ -58,6 +60,10 @@ class SearchSpace(ABC):
 
     def from_str(self, text: str) -> Arch:
         """Inverse of :meth:`to_str`; raises ``InvalidArchitectureError`` naming the bad part."""
+        if not isinstance(text, str):
+            raise InvalidArchitectureError(f"architecture must be a string, got {type(text).__name__}")
+        if len(text) > MAX_STRING:
+            raise InvalidArchitectureError(f"a {len(text):,}-character string is not a {self.name} architecture")
         choices = self.param_choices()
         params: dict[str, Any] = {}
         for part in filter(None, text.strip().split(";")):

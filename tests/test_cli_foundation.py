@@ -67,7 +67,7 @@ def test_data_info_default_is_analog():
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, nb201_cifar10_path, args, needle):
     bad = tmp_path / "bad.csv"
-    bad.write_text("index,arch,acc\n0,|none~0|+|none~0|none~1|+|none~0|none~1|none~2|,x\n")
+    bad.write_text("index,arch,acc\n1651,|none~0|+|none~0|none~1|+|none~0|none~1|none~2|,x\n")
     badarch = tmp_path / "badarch.csv"
     badarch.write_text("index,arch,acc\n0,|conv9~0|+|none~0|none~1|+|none~0|none~1|none~2|,1\n")
     paths = {"table": str(nb201_cifar10_path), "bad": str(bad), "badarch": str(badarch),
@@ -85,8 +85,11 @@ def test_convert_official_file(tmp_path):
     table = tmp_path / "table.csv"
     out = run_cli("data", "convert", str(pth), "--dataset", "cifar10", "-o", str(table))
     assert out.returncode == 0, out.stderr
-    info = json.loads(run_cli("data", "info", "--data", str(table), "--json").stdout)
-    assert info["n_cells"] == 2 and info["best"]["val_acc"]["index"] == 6111
+    rows = table.read_text().splitlines()
+    assert rows[0].startswith("index,arch,val_acc") and [r.split(",")[0] for r in rows[1:]] == ["5", "6111"]
+    # The two-cell table converts, but a benchmark must hold every cell: `data info` says what lacks.
+    info = run_cli("data", "info", "--data", str(table))
+    assert info.returncode == 2 and "lacks 15,623 of the 15,625" in info.stderr, info.stderr
     # A failed conversion leaves nothing behind.
     failed = run_cli("data", "convert", str(pth), "--dataset", "nope", "-o", str(tmp_path / "x.csv"))
     assert failed.returncode == 2 and not (tmp_path / "x.csv").exists()

@@ -10,6 +10,8 @@ from nasloop.errors import ConfigError, DataError, InvalidArchitectureError, Unk
 from search_spaces.nasbench201.data import (
     ANALOG_LABEL,
     load_benchmark,
+    load_csv,
+    load_official_pth,
     naslib_to_arch,
     write_csv,
 )
@@ -69,9 +71,8 @@ def test_naslib_tuple_mapping():
 def test_resolution_order_data_then_env_then_default(tmp_path, monkeypatch, nb201_cifar10_path):
     monkeypatch.setenv("NASLOOP_NB201", str(nb201_cifar10_path))
     assert load_benchmark().label == "NAS-Bench-201 table cifar10.csv"
-    small = tmp_path / "small.csv"
-    small.write_text(f"index,arch,acc\n6111,{BEST_C10},1.5\n")
-    assert load_benchmark(str(small)).label == "NAS-Bench-201 table small.csv"
+    copy = write_csv(load_benchmark(str(nb201_cifar10_path)), tmp_path / "copy.csv")
+    assert load_benchmark(str(copy)).label == "NAS-Bench-201 table copy.csv"
     monkeypatch.setenv("NASLOOP_NB201", str(tmp_path / "gone.csv"))
     with pytest.raises(DataError, match=r"\$NASLOOP_NB201"):
         load_benchmark()
@@ -83,10 +84,10 @@ def test_resolution_order_data_then_env_then_default(tmp_path, monkeypatch, nb20
     ("content", "message"),
     [
         ("index,name,acc\n0,x,1\n", "no 'arch' column"),
-        (f"index,arch,acc\n0,{BEST_C10},abc\n", "holds 'abc'"),
-        (f"index,arch,acc\n0,{BEST_C10}\n", "2 fields"),
+        (f"index,arch,acc\n6111,{BEST_C10},abc\n", "holds 'abc'"),
+        (f"index,arch,acc\n6111,{BEST_C10}\n", "2 fields"),
         ("index,arch,acc\n0,|bad~0|,1\n", "line 2"),
-        (f"index,arch,acc\n0,{BEST_C10},1\n1,{BEST_C10},2\n", "twice"),
+        (f"index,arch,acc\n6111,{BEST_C10},1\n6111,{BEST_C10},2\n", "already appears on line 2"),
         ("index,arch\n", "no metric columns"),
         ("index,arch,acc\n", "no rows"),
     ],
@@ -113,7 +114,7 @@ def official_file(tmp_path_factory):
 @pytest.mark.parametrize("dataset", ["cifar10-valid", "cifar10", "cifar100", "ImageNet16-120"])
 def test_official_pth_file(official_file, dataset):
     path, archs = official_file
-    bench = load_benchmark(str(path), dataset=dataset)
+    bench = load_official_pth(path, dataset=dataset)
     assert len(bench) == 3 and bench.label == f"NAS-Bench-201 {dataset} ({path.name})"
     assert {"val_acc", "test_acc", "val_acc_12ep", "test_acc_12ep", "train_time"} <= set(bench.metrics)
     val_source = "cifar10-valid" if dataset == "cifar10" else dataset  # the NB201 protocol
@@ -136,9 +137,9 @@ def test_official_pth_unknown_dataset(official_file):
 
 def test_convert_round_trip(official_file, tmp_path):
     path, _ = official_file
-    bench = load_benchmark(str(path), dataset="cifar100")
+    bench = load_official_pth(path, dataset="cifar100")
     out = write_csv(bench, tmp_path / "table.csv")
-    again = load_benchmark(str(out))
+    again = load_csv(out)
     assert again.metrics == bench.metrics and again.indices == bench.indices
     for arch in bench.archs:
         for name, value in bench.query(arch).metrics.items():

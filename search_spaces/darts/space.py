@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from nasloop.errors import InvalidArchitectureError
-from nasloop.space import SearchSpace
+from nasloop.space import MAX_STRING, SearchSpace
 from nasloop.types import ArchGraph
 
 # NASLib's compact op index is the position in this list (DARTS ``PRIMITIVES`` without ``none``).
@@ -111,10 +111,12 @@ class DartsSpace(SearchSpace):
             raise InvalidArchitectureError(f"architecture must be a string, got {type(text).__name__}")
         expected = ("expected Genotype(normal=[('op', input), ... 8 pairs], normal_concat=[2, 3, 4, 5], "
                     "reduce=[...], reduce_concat=[2, 3, 4, 5]) or NASLib's compact [[(input, op_id), ...], [...]]")
+        if len(text) > MAX_STRING:  # a genotype string is ~500 characters; parsing is not for megabytes
+            raise InvalidArchitectureError(f"a {len(text):,}-character string is not a DARTS genotype: {expected}")
         try:
             tree = ast.parse(text.strip(), mode="eval").body
-        except (SyntaxError, ValueError):
-            raise InvalidArchitectureError(f"{text!r} is not a DARTS genotype: {expected}") from None
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
+            raise InvalidArchitectureError(f"{text[:200]!r} is not a DARTS genotype: {expected}") from None
         if isinstance(tree, ast.List | ast.Tuple):
             return from_compact(_literal(tree, text, expected))
         if not (isinstance(tree, ast.Call) and isinstance(tree.func, ast.Name) and tree.func.id == "Genotype"):
@@ -127,7 +129,7 @@ class DartsSpace(SearchSpace):
                 raise InvalidArchitectureError(f"{key} in {text!r} must be [2, 3, 4, 5] (all intermediate nodes)")
         cells = [_literal(fields[c], text, expected) for c in CELLS]
         try:
-            return self._check(Genotype(*(tuple((str(op), int(i)) for op, i in c) for c in cells)))
+            return self._check(Genotype(*(tuple(_edge(pair) for pair in c) for c in cells)))
         except (TypeError, ValueError) as exc:
             if isinstance(exc, InvalidArchitectureError):
                 raise
@@ -296,35 +298,57 @@ def _sorted_pairs(edges: CellGenes) -> CellGenes:
 def _literal(node: ast.AST, text: str, expected: str) -> Any:
     try:
         return ast.literal_eval(node)
-    except (ValueError, TypeError, SyntaxError):
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         raise InvalidArchitectureError(f"{text!r} is not a DARTS genotype: {expected}") from None
 
 
+def _edge(pair: Any) -> Edge:
+    """``('op', input)`` with a string op and a whole-number input (no floats or booleans)."""
+    op, inp = pair
+    if not isinstance(op, str) or isinstance(inp, bool) or not isinstance(inp, int):
+        raise TypeError(f"{pair!r} is not ('op', input)")
+    return op, inp
+
+
 def _concat_of(node: ast.AST, text: str, expected: str) -> tuple[int, ...]:
+    wrong = f"{text!r}: *_concat must be [2, 3, 4, 5] or range(2, 6)"
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "range":
         args = [_literal(a, text, expected) for a in node.args]
+        # Small whole-number arguments only: never build a huge range from a hostile string.
+        if node.keywords or not 1 <= len(args) <= 3 or any(type(a) is not int or abs(a) > 100 for a in args):
+            raise InvalidArchitectureError(wrong)
+        if len(args) == 3 and args[2] == 0:
+            raise InvalidArchitectureError(wrong)
         return tuple(range(*args))
     value = _literal(node, text, expected)
-    try:
-        return tuple(int(v) for v in value)
-    except (TypeError, ValueError):
-        raise InvalidArchitectureError(f"{text!r}: *_concat must be a list of node ids") from None
+    if not isinstance(value, list | tuple) or any(type(v) is not int for v in value):
+        raise InvalidArchitectureError(wrong)
+    return tuple(value)
 
 
 # --- NASLib's compact form ---------------------------------------------------------------------------------------
 def from_compact(compact: str | Sequence[Sequence[Sequence[int]]]) -> Genotype:
     """NASLib's compact form: two cells of 8 ``(input_node, op_index)`` pairs, ops indexed in :data:`OPS`."""
     try:
-        value = ast.literal_eval(compact) if isinstance(compact, str) else compact
-        cells = [tuple((OPS[int(op)], int(inp)) for inp, op in cell) for cell in value]
-        if len(cells) != 2 or any(int(op) < 0 for cell in value for _, op in cell):
+        if isinstance(compact, str) and len(compact) > MAX_STRING:
             raise ValueError
-    except (TypeError, ValueError, IndexError, SyntaxError):
+        value = ast.literal_eval(compact) if isinstance(compact, str) else compact
+        cells = [tuple((OPS[_node_id(op)], _node_id(inp)) for inp, op in cell) for cell in value]
+        if len(cells) != 2:
+            raise ValueError
+    except (TypeError, ValueError, IndexError, SyntaxError, MemoryError, RecursionError):
         raise InvalidArchitectureError(
             f"NASLib's compact DARTS form is two lists of 8 (input_node, op_index) pairs with op_index in "
             f"0..{len(OPS) - 1}; got {compact!r}"
         ) from None
     return DartsSpace()._check(Genotype(*cells))
+
+
+def _node_id(value: Any) -> int:
+    """A non-negative whole number (an op index or input node of the compact form)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+        raise ValueError(f"{value!r} is not a whole number >= 0")
+    return int(value)
 
 
 def to_compact(arch: Genotype) -> tuple[tuple[tuple[int, int], ...], ...]:

@@ -1,6 +1,7 @@
 """True evaluation of DARTS genotypes by training them, and the DARTS benchmark factory.
 
-Data: a ``cifar-10-batches-py`` folder given by the user (read with ``pickle``, no torchvision, no
+Data: a ``cifar-10-batches-py`` folder given by the user (read with a restricted unpickler that
+builds only the dict, bytes, lists and uint8 array of the official batches; no torchvision, no
 download), or by default scikit-learn's bundled 8x8 digits, so a DARTS search runs on a fresh machine.
 A NASLib NAS-Bench-301 JSON (``--data nasbench301_725_surrogate_cifar10.json``) instead gives a table
 of surrogate-predicted accuracies over its genotypes (for predictor checks; not trained results).
@@ -138,14 +139,46 @@ def load_cifar10_dir(path: str | Path, *, n_train: int | None = None, n_val: int
     )
 
 
+class _CifarUnpickler(pickle.Unpickler):
+    """Unpickles the official CIFAR-10 python batches (a dict of bytes, lists and one uint8 array) and
+    refuses every other class or function, so a crafted batch file cannot run code."""
+
+    def find_class(self, module: str, name: str):
+        allowed = _cifar_globals()
+        if (module, name) in allowed:
+            return allowed[(module, name)]
+        raise pickle.UnpicklingError(f"it needs {module}.{name}, which a CIFAR-10 batch does not contain")
+
+
+@lru_cache(maxsize=1)
+def _cifar_globals() -> dict[tuple[str, str], object]:
+    try:
+        from numpy._core.multiarray import _reconstruct
+    except ImportError:  # numpy < 2
+        from numpy.core.multiarray import _reconstruct  # type: ignore[no-redef]
+    allowed: dict[tuple[str, str], object] = {
+        ("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype, ("_codecs", "encode"): _latin1_encode,
+    }
+    for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
+        allowed[(module, "_reconstruct")] = _reconstruct
+    return allowed
+
+
+def _latin1_encode(text: str, encoding: str = "utf-8") -> bytes:
+    """``codecs.encode`` as protocol-2 pickles use it for bytes (latin-1 only: no other codec runs)."""
+    if encoding != "latin1" or not isinstance(text, str):
+        raise pickle.UnpicklingError(f"it encodes with {encoding!r}, which a CIFAR-10 batch does not")
+    return text.encode("latin1")
+
+
 def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         with open(path, "rb") as fh:
-            # The official CIFAR-10 python format is a pickle of a dict; only open files you trust.
-            batch = pickle.load(fh, encoding="bytes")
+            batch = _CifarUnpickler(fh, encoding="bytes").load()
         data = np.asarray(batch[b"data"], dtype=np.uint8)
         labels = np.asarray(batch[b"labels"], dtype=np.int64)
-    except (OSError, pickle.UnpicklingError, KeyError, TypeError, EOFError) as exc:
+    except (OSError, pickle.UnpicklingError, KeyError, TypeError, ValueError, IndexError, EOFError,
+            AttributeError, MemoryError, RecursionError) as exc:
         raise DataError(f"{path.name} is not a CIFAR-10 python batch (dict with b'data', b'labels'): {exc}") from None
     if data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
         raise DataError(f"{path.name}: expected data of shape (N, 3072) and N labels, got {data.shape}")
@@ -311,12 +344,16 @@ def load_surrogate_table(path: str | Path) -> DartsTable:
             table = json.load(fh)["cifar10"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise DataError(f"{path.name} is not a NASLib NAS-Bench-301 JSON (cifar10 → genotypes): {exc}") from None
+    if not isinstance(table, dict):
+        raise DataError(f"{path.name}: cifar10 must map compact genotypes to their values")
     archs, columns = [], {}
     for compact, values in table.items():
         try:
             genotype = from_compact(compact)
         except InvalidArchitectureError as exc:
             raise DataError(f"{path.name}: {exc}") from None
+        if not isinstance(values, dict):
+            raise DataError(f"{path.name}: the values of genotype {compact} are not a JSON object")
         archs.append(DartsSpace().canonical(genotype))
         for name, value in values.items():
             if isinstance(value, dict):  # zero-cost proxies: {"score": ..., "time": ...}
@@ -324,7 +361,10 @@ def load_surrogate_table(path: str | Path) -> DartsTable:
             if name in ("idx", "arch"):
                 continue
             key = "val_acc" if name == "val_accuracy" else name
-            columns.setdefault(key, []).append(float(value) if isinstance(value, int | float) else math.nan)
+            number = float(value) if isinstance(value, int | float) else math.nan
+            if isinstance(value, int | float) and not math.isfinite(number):
+                raise DataError(f"{path.name}: genotype {compact} has {name} = {value!r}, expected a finite number")
+            columns.setdefault(key, []).append(number)
     if len(set(archs)) != len(archs):
         raise DataError(f"{path.name} lists some genotypes twice")
     return DartsTable(

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nasloop.benchmark import Benchmark, TabularBenchmark, read_csv_table
+from nasloop.benchmark import Benchmark, TabularBenchmark, parse_metric_cell, read_csv_table
 from nasloop.errors import ConfigError, DataError, InvalidArchitectureError
 from nasloop.types import Evaluation
 from search_spaces.nasbench101.space import (
@@ -176,14 +176,23 @@ class HashTableBenchmark(Benchmark):
 # --- NASLib's 500-cell JSON ----------------------------------------------------------------------------------
 def decode_naslib(encoding: str | Sequence[int]) -> Cell:
     """NASLib's 56-tuple (49 adjacency digits row by row, then 7 op codes) → a cell."""
-    values = ast.literal_eval(encoding) if isinstance(encoding, str) else encoding
-    values = [int(v) for v in values]
-    if len(values) != N_NODES * N_NODES + N_NODES or any(c not in NASLIB_CODES for c in values[-N_NODES:]):
-        raise InvalidArchitectureError(
-            f"a NASLib NAS-Bench-101 encoding has 49 adjacency digits and 7 op codes in 0..4, got {encoding!r}"
-        )
+    expected = f"a NASLib NAS-Bench-101 encoding has 49 adjacency digits and 7 op codes in 0..4, got {encoding!r}"
+    try:
+        values = ast.literal_eval(encoding) if isinstance(encoding, str) else encoding
+        values = [_whole(v) for v in values]
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        raise InvalidArchitectureError(expected) from None
+    if (len(values) != N_NODES * N_NODES + N_NODES or any(c not in NASLIB_CODES for c in values[-N_NODES:])
+            or any(v not in (0, 1) for v in values[: N_NODES * N_NODES])):
+        raise InvalidArchitectureError(expected)
     matrix = np.asarray(values[: N_NODES * N_NODES]).reshape(N_NODES, N_NODES)
     return Cell.make(matrix, [NASLIB_CODES[c] for c in values[N_NODES * N_NODES :]])
+
+
+def _whole(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{value!r} is not a whole number")
+    return int(value)
 
 
 def load_naslib_json(path: Path) -> NasBench101Table:
@@ -199,7 +208,11 @@ def load_naslib_json(path: Path) -> NasBench101Table:
     # The file lists some modules several times (isomorphic cells, one sampled training run each):
     # keep one row per module hash with the mean of its values.
     groups: dict[str, list[tuple[Cell, Mapping]]] = defaultdict(list)
+    if not isinstance(table, dict):
+        raise DataError(f"{path.name}: nasbench101 → cifar10 must map cell encodings to their values")
     for encoding, values in table.items():
+        if not isinstance(values, dict):
+            raise DataError(f"{path.name}: the values of cell {encoding} are not a JSON object")
         try:
             cell = space._check(decode_naslib(encoding))
         except InvalidArchitectureError as exc:
@@ -212,7 +225,7 @@ def load_naslib_json(path: Path) -> NasBench101Table:
         archs.append(group[0][0])
         hashes.append(h)
         for name in names:
-            vals = [float(v[name]) for _, v in group if isinstance(v.get(name), int | float)]
+            vals = [_finite_value(v[name], path.name, name) for _, v in group if isinstance(v.get(name), int | float)]
             columns["val_acc" if name == "val_accuracy" else name].append(float(np.mean(vals)) if vals else math.nan)
     return NasBench101Table(
         archs, hashes, columns,
@@ -220,34 +233,42 @@ def load_naslib_json(path: Path) -> NasBench101Table:
     )
 
 
+def _finite_value(value: float, source: str, name: str) -> float:
+    if not math.isfinite(value):
+        raise DataError(f"{source}: a cell's {name!r} is {value!r}, expected a finite number")
+    return float(value)
+
+
 # --- CSV tables --------------------------------------------------------------------------------------------------
 def load_csv(path: Path) -> Benchmark:
-    """A converted table (``hash,arch,metrics...``) or a hash-only table (``hash,metrics...``)."""
-    header, rows = read_csv_table(path)
-    rows = [r for r in rows if r]
-    if not header or "hash" not in header:
+    """A converted table (``hash,arch,metrics...``) or a hash-only table (``hash,metrics...``).
+
+    Rejected with ``DataError`` naming the line: a hash that is not 32 hex digits or appears twice, a
+    bad cell string, and a metric value that is not a finite number (an empty cell is a missing value).
+    """
+    table = read_csv_table(path)
+    hash_col, arch_col = table.position("hash"), table.position("arch")
+    if hash_col is None:
         raise DataError(f"table {path.name} has no 'hash' column; expected hash[,arch],metric,...")
-    hash_col = header.index("hash")
-    arch_col = header.index("arch") if "arch" in header else None
-    names = [h for h in header if h not in ("hash", "arch")]
     renames = _HASH_ONLY_RENAMES if arch_col is None else {}
-    columns: dict[str, list[float]] = {renames.get(n, (n, 1.0))[0]: [] for n in names}
-    positions = [(renames.get(n, (n, 1.0)), header.index(n)) for n in names]
+    positions = [(n, *renames.get(n, (n, 1.0)), pos) for pos, n in enumerate(table.header) if n not in ("hash", "arch")]
+    columns: dict[str, list[float]] = {name: [] for _, name, _, _ in positions}
+    if len(columns) != len(positions):
+        raise DataError(f"{path.name}: after renaming the 30k table's columns, two of them share a name")
     hashes, arch_texts = [], []
-    for line_no, row in enumerate(rows, start=2):
-        if len(row) != len(header):
-            raise DataError(f"{path.name} line {line_no}: {len(row)} fields, header has {len(header)}")
-        hashes.append(row[hash_col])
+    line_of_hash: dict[str, int] = {}
+    for line_no, row in table.rows:
+        h = row[hash_col].strip()
+        if len(h) != 32 or not all(c in _HEX for c in h):
+            raise DataError(f"{path.name} line {line_no}: hash {h!r} is not 32 hexadecimal digits")
+        if h in line_of_hash:
+            raise DataError(f"{path.name} line {line_no}: hash {h} already appears on line {line_of_hash[h]}")
+        line_of_hash[h] = line_no
+        hashes.append(h)
         if arch_col is not None:
-            arch_texts.append(row[arch_col])
-        for (name, scale), pos in positions:
-            cell = row[pos].strip()
-            try:
-                columns[name].append(float(cell) * scale if cell else math.nan)
-            except ValueError:
-                raise DataError(
-                    f"{path.name} line {line_no}: column {name!r} holds {cell!r}, expected a number"
-                ) from None
+            arch_texts.append((line_no, row[arch_col]))
+        for column, name, scale, pos in positions:
+            columns[name].append(scale * parse_metric_cell(row[pos], table=path.name, line=line_no, column=column))
     if not hashes:
         raise DataError(f"table {path.name} has no rows")
     cost = COST_COLUMN if COST_COLUMN in columns else None
@@ -257,7 +278,7 @@ def load_csv(path: Path) -> Benchmark:
             cost_column=cost,
         )
     archs = []
-    for line_no, text in enumerate(arch_texts, start=2):
+    for line_no, text in arch_texts:
         try:
             archs.append(_parse_trusted(text))
         except InvalidArchitectureError as exc:
@@ -266,16 +287,17 @@ def load_csv(path: Path) -> Benchmark:
                             cost_column=cost)
 
 
+_HEX = frozenset("0123456789abcdef")
 _OP_NAMES = frozenset((INPUT, OUTPUT, CONV3X3, CONV1X1, MAXPOOL3X3))
 
 
 def _parse_trusted(text: str) -> Cell:
     """A cell string from a table that also stores its hash: shape and op names are checked here, the
     pruning rules only when the cell is queried (full validation of 423,624 rows takes minutes)."""
-    bits, _, ops_text = text.partition(":")
+    bits, _, ops_text = text.strip().partition(":")
     ops = ops_text.split(",")
     k = len(ops)
-    if len(bits) != k * k or not _OP_NAMES.issuperset(ops) or not 2 <= k <= N_NODES:
+    if len(bits) != k * k or set(bits) - {"0", "1"} or not _OP_NAMES.issuperset(ops) or not 2 <= k <= N_NODES:
         raise InvalidArchitectureError(f"{text!r} is not '<k*k adjacency digits>:<k ops>' with NAS-Bench-101 ops")
     rows = [[int(c) for c in bits[i * k : (i + 1) * k]] for i in range(k)]
     return Cell(tuple(map(tuple, rows)), tuple(ops)) if k == N_NODES else pad_module(rows, ops)

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from nasloop.errors import InvalidArchitectureError
-from nasloop.space import SearchSpace
+from nasloop.space import MAX_STRING, SearchSpace
 from nasloop.types import ArchGraph
 
 INPUT, OUTPUT = "input", "output"
@@ -245,6 +245,8 @@ class NasBench101Space(SearchSpace):
         expected = f"expected '<{N_NODES * N_NODES} adjacency digits>:<{N_NODES} comma-separated ops>'"
         if not isinstance(text, str):
             raise InvalidArchitectureError(f"architecture must be a string, got {type(text).__name__}")
+        if len(text) > MAX_STRING:
+            raise InvalidArchitectureError(f"a {len(text):,}-character string is not a NAS-Bench-101 cell: {expected}")
         bits, sep, ops = text.strip().partition(":")
         ops_list = ops.split(",")
         n = len(ops_list)

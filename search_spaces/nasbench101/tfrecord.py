@@ -238,12 +238,13 @@ def iter_nb101(path: str | Path, *, verify: bool = True) -> Iterator[Nb101Record
         try:
             module_hash, epochs, adjacency, ops, raw = json.loads(data.decode("utf-8"))
             metrics = decode_model_metrics(base64.b64decode(raw))
-        except (ValueError, TypeError) as exc:
+            record = Nb101Record(str(module_hash), int(epochs), str(adjacency), tuple(str(ops).split(",")), metrics)
+        except (ValueError, TypeError, IndexError, KeyError, struct.error) as exc:
             raise DataError(
                 f"{name}: record {number} is not a NAS-Bench-101 row "
                 f"([hash, epochs, adjacency, ops, base64 metrics]): {exc}"
             ) from None
-        yield Nb101Record(str(module_hash), int(epochs), str(adjacency), tuple(str(ops).split(",")), metrics)
+        yield record
 
 
 def encode_nb101(record: Nb101Record) -> bytes:

@@ -13,13 +13,14 @@ import logging
 import math
 import os
 import pickle
+import re
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
-from nasloop.benchmark import TabularBenchmark, read_csv_table
+from nasloop.benchmark import TabularBenchmark, parse_index_cell, parse_metric_cell, read_csv_table
 from nasloop.errors import ConfigError, DataError, InvalidArchitectureError, UnknownNameError
-from search_spaces.nasbench201.space import OPS, NasBench201Space
+from search_spaces.nasbench201.space import N_CELLS, OPS, NasBench201Space
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,12 @@ def load_benchmark(data: str | None = None, dataset: str | None = None) -> Tabul
         >>> bench.optimum("val_acc")[0]  # doctest: +SKIP
         91.6067
     """
+    bench = _read_source(data, dataset)
+    return require_every_cell(bench, bench.label)
+
+
+def _read_source(data: str | None, dataset: str | None) -> TabularBenchmark:
+    """The benchmark ``data`` names (resolved as in :func:`load_benchmark`), whether complete or not."""
     source = data or os.environ.get(ENV_VAR) or None
     if source is None:
         if dataset not in (None, "cifar10"):
@@ -74,45 +81,75 @@ def _load_csv_cached(path: str, _mtime: int) -> TabularBenchmark:
 
 
 def load_csv(path: Path) -> TabularBenchmark:
-    """A table with an ``arch`` column (official strings), an optional ``index`` and metric columns."""
+    """A table with an ``arch`` column (official strings), an optional ``index`` and metric columns.
+
+    Rejected with ``DataError`` naming the line: a missing ``arch`` column, an unknown architecture, an
+    index that is not a whole number or not the official index of its architecture, a repeated index
+    or architecture, and a metric value that is not a finite number (an empty cell is a missing value).
+    """
     space = NasBench201Space()
-    header, rows = read_csv_table(path)
-    if not header or "arch" not in header:
+    table = read_csv_table(path)
+    arch_col, index_col = table.position("arch"), table.position("index")
+    if arch_col is None:
         raise DataError(f"table {str(path)!r} has no 'arch' column; expected a header like index,arch,val_acc,...")
-    arch_col = header.index("arch")
-    index_col = header.index("index") if "index" in header else None
-    metric_names = [h for h in header if h not in ID_COLUMNS]
-    if not metric_names:
+    metric_pos = [(name, pos) for pos, name in enumerate(table.header) if name not in ID_COLUMNS]
+    if not metric_pos:
         raise DataError(f"table {str(path)!r} has no metric columns besides {ID_COLUMNS}")
     archs, indices = [], []
-    columns: dict[str, list[float]] = {m: [] for m in metric_names}
-    metric_pos = [(m, header.index(m)) for m in metric_names]
-    for line_no, row in enumerate(rows, start=2):
-        if not row:
-            continue
-        if len(row) != len(header):
-            raise DataError(f"{path.name} line {line_no}: {len(row)} fields, header has {len(header)}")
+    columns: dict[str, list[float]] = {name: [] for name, _ in metric_pos}
+    line_of_index: dict[int, int] = {}
+    for line_no, row in table.rows:
         try:
             arch = space.from_str(row[arch_col])
         except InvalidArchitectureError as exc:
             raise DataError(f"{path.name} line {line_no}: {exc}") from None
+        index = _row_index(space, arch, row[index_col] if index_col is not None else None, path.name, line_no)
+        if index in line_of_index:
+            what = "index" if index_col is not None else "architecture"
+            raise DataError(
+                f"{path.name} line {line_no}: {what} {index if index_col is not None else row[arch_col]} "
+                f"already appears on line {line_of_index[index]}"
+            )
+        line_of_index[index] = line_no
         archs.append(arch)
-        indices.append(int(row[index_col]) if index_col is not None else space.index_of(arch))
+        indices.append(index)
         for name, pos in metric_pos:
-            cell = row[pos].strip()
-            try:
-                columns[name].append(float(cell) if cell else math.nan)
-            except ValueError:
-                raise DataError(
-                    f"{path.name} line {line_no}: column {name!r} holds {cell!r}, expected a number"
-                ) from None
+            columns[name].append(parse_metric_cell(row[pos], table=path.name, line=line_no, column=name))
     if not archs:
         raise DataError(f"table {str(path)!r} has no rows")
-    if len(set(archs)) != len(archs):
-        raise DataError(f"table {str(path)!r} lists some architectures twice")
     cost = next((c for c in COST_COLUMNS if c in columns), None)
     return TabularBenchmark(
         space, archs, columns, label=f"NAS-Bench-201 table {path.name}", cost_column=cost, indices=indices
+    )
+
+
+def _row_index(space: NasBench201Space, arch: tuple[str, ...], written: str | None, table: str, line: int) -> int:
+    """The official index of a row's cell, checked against the ``index`` column when there is one."""
+    official = space.index_of(arch)
+    if written is None:
+        return official
+    index = parse_index_cell(written, table=table, line=line)
+    if index != official:
+        raise DataError(
+            f"{table} line {line}: index {index} is not the official index of {space.to_str(arch)} "
+            f"(that is {official})"
+        )
+    return index
+
+
+def require_every_cell(bench: TabularBenchmark, source: str) -> TabularBenchmark:
+    """``bench`` if it holds all 15,625 cells; otherwise ``DataError`` saying how many lack and naming one.
+
+    A search proposes any cell of the space, so a partial table would fail at its first missing cell.
+    """
+    present = set(bench.indices)
+    if len(present) == N_CELLS:
+        return bench
+    missing = N_CELLS - len(present)
+    first = next(i for i in range(N_CELLS) if i not in present)
+    raise DataError(
+        f"{source} lacks {missing:,} of the {N_CELLS:,} NAS-Bench-201 cells (e.g. index {first}, "
+        f"{bench.space.to_str(bench.space.from_index(first))}); a benchmark table must hold every cell"
     )
 
 
@@ -148,9 +185,10 @@ def load_official_pth(path: Path, *, dataset: str = "cifar10") -> TabularBenchma
     archs, indices = [], []
     columns: dict[str, list[float]] = {}
     for index in sorted(api.evaluated_indexes):
-        archs.append(space.from_str(api.meta_archs[index]))
+        arch, metrics = _cell_results(api, space, index, dataset, path.name)
+        archs.append(arch)
         indices.append(index)
-        for name, value in _official_metrics(api, index, dataset).items():
+        for name, value in metrics.items():
             columns.setdefault(name, [math.nan] * (len(archs) - 1)).append(value)
         for values in columns.values():  # keep columns aligned when a metric is missing here
             if len(values) < len(archs):
@@ -165,17 +203,76 @@ def load_official_pth(path: Path, *, dataset: str = "cifar10") -> TabularBenchma
 
 def _open_api(path: Path):
     try:
-        import torch
         from nas_201_api import NASBench201API
-    except ImportError as exc:  # pragma: no cover - both are install requirements
-        raise DataError(f"reading .pth files needs torch and nas-bench-201: {exc}") from None
+    except ImportError as exc:  # pragma: no cover - an install requirement
+        raise DataError(f"reading .pth files needs nas-bench-201: {exc}") from None
+    raw = read_pth_safely(path)
+    if not (isinstance(raw, dict) and {"meta_archs", "arch2infos", "evaluated_indexes"} <= set(raw)):
+        raise DataError(
+            f"{path.name} is not an official NAS-Bench-201 file: expected a dict with meta_archs, "
+            "arch2infos and evaluated_indexes"
+        )
     try:
-        # The official file pickles plain dicts of results; weights_only=False because older files
-        # hold numpy scalars. Only open benchmark files you trust.
-        raw = torch.load(str(path), map_location="cpu", weights_only=False)
         return NASBench201API(raw, verbose=False)
-    except Exception as exc:
+    except Exception as exc:  # the API asserts on malformed content; any failure means a bad file
         raise DataError(f"{path.name} is not an official NAS-Bench-201 file: {type(exc).__name__}: {exc}") from None
+
+
+def read_pth_safely(path: Path) -> object:
+    """The content of a ``.pth`` file, unpickled without running code from it.
+
+    ``torch.load(weights_only=True)`` builds only containers, numbers, strings and tensors; the numpy
+    scalars of older official files are allowed besides (see :func:`_numpy_safe_globals`). A file that
+    needs any other class or function is refused, naming it.
+    """
+    try:
+        import torch
+    except ImportError as exc:  # pragma: no cover - an install requirement
+        raise DataError(f"reading .pth files needs torch: {exc}") from None
+    try:
+        with torch.serialization.safe_globals(_numpy_safe_globals()):
+            return torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise DataError(
+            f"{path.name} is not an official NAS-Bench-201 file: it needs {_refused_global(str(exc))} to load, "
+            "and nasloop does not run code from data files"
+        ) from None
+    except Exception as exc:  # torch reports a damaged or foreign file with many exception types
+        raise DataError(f"{path.name} is not an official NAS-Bench-201 file: {type(exc).__name__}: {exc}") from None
+
+
+def _numpy_safe_globals() -> list:
+    """numpy scalars and arrays (as pickled by numpy 1.x and 2.x): they rebuild values, never call code."""
+    import numpy as np
+
+    try:
+        from numpy._core.multiarray import _reconstruct, scalar
+    except ImportError:  # numpy < 2
+        from numpy.core.multiarray import _reconstruct, scalar  # type: ignore[no-redef]
+    dtypes = getattr(np, "dtypes", None)  # numpy >= 1.25 pickles a scalar's dtype with its class
+    kinds = ("Float16", "Float32", "Float64", "Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32",
+             "UInt64", "Bool")
+    allowed: list = [np.dtype, np.ndarray]
+    allowed += [getattr(dtypes, f"{k}DType") for k in kinds if hasattr(dtypes, f"{k}DType")]
+    for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
+        allowed += [(scalar, f"{module}.scalar"), (_reconstruct, f"{module}._reconstruct")]
+    return allowed
+
+
+def _refused_global(message: str) -> str:
+    """The class or function named in torch's refusal (``... GLOBAL posix.system ...``)."""
+    found = re.search(r"GLOBAL ([\w.]+)", message) or re.search(r"got <class '([\w.]+)'>", message)
+    return found.group(1) if found else "a class or function"
+
+
+def _cell_results(api, space: NasBench201Space, index: int, dataset: str, file_name: str):
+    """The architecture and metrics of one evaluated cell; ``DataError`` when the file's entry is malformed."""
+    try:
+        return space.from_str(api.meta_archs[index]), _official_metrics(api, index, dataset)
+    except (InvalidArchitectureError, DataError) as exc:
+        raise DataError(f"{file_name}: {exc}") from None
+    except (TypeError, KeyError, IndexError, AttributeError, ValueError) as exc:
+        raise DataError(f"{file_name}: cell {index} has malformed results: {type(exc).__name__}: {exc}") from None
 
 
 def _official_metrics(api, index: int, dataset: str) -> dict[str, float]:
@@ -192,12 +289,22 @@ def _official_metrics(api, index: int, dataset: str) -> dict[str, float]:
         else:
             val = main.get("valid-accuracy")
         if val is not None:
-            out[f"val_acc{suffix}"] = float(val)
+            out[f"val_acc{suffix}"] = val
         if main.get("test-accuracy") is not None:
-            out[f"test_acc{suffix}"] = float(main["test-accuracy"])
+            out[f"test_acc{suffix}"] = main["test-accuracy"]
         if hp == "200" and main.get("train-all-time") is not None:
-            out["train_time"] = float(main["train-all-time"])
-    return out
+            out["train_time"] = main["train-all-time"]
+    return {name: _finite(value, index, name) for name, value in out.items()}
+
+
+def _finite(value: object, index: int, name: str) -> float:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number):
+        raise DataError(f"cell {index} of the .pth file has {name} = {value}, expected a finite number")
+    return number
 
 
 def _more_info(api, index: int, dataset: str, hp: str) -> dict | None:
@@ -288,6 +395,10 @@ def _as_float(value: object) -> float:
 
 
 def convert(src: str | Path, dst: str | Path, *, dataset: str | None = None) -> Path:
-    """``nasloop data convert``: official ``.pth`` (or any readable source) → compact CSV table."""
-    bench = load_benchmark(str(src), dataset=dataset)
+    """``nasloop data convert``: official ``.pth`` (or any readable source) → compact CSV table.
+
+    The cells the source holds are copied as they are; :func:`load_benchmark` refuses a table that
+    lacks some of the 15,625 cells.
+    """
+    bench = _read_source(str(src), dataset)
     return write_csv(bench, dst)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from nasloop.errors import InvalidArchitectureError
-from nasloop.space import SearchSpace
+from nasloop.space import MAX_STRING, SearchSpace
 from nasloop.types import ArchGraph
 
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -37,7 +37,7 @@ _FULL_EDGES: tuple[tuple[int, int], ...] = (
     (4, 7), (5, 7), (6, 7),  # ops entering node 3 → output
 )
 
-_TOKEN = re.compile(r"^([a-z0-9_]+)~(\d+)$")
+_TOKEN = re.compile(r"([a-z0-9_]+)~([0-9]+)")
 
 Arch = tuple[str, ...]
 
@@ -72,6 +72,8 @@ class NasBench201Space(SearchSpace):
         expected = "expected the official form |op~0|+|op~0|op~1|+|op~0|op~1|op~2|"
         if not isinstance(text, str):
             raise InvalidArchitectureError(f"architecture must be a string, got {type(text).__name__}")
+        if len(text) > MAX_STRING:
+            raise InvalidArchitectureError(f"a {len(text):,}-character string is not an nb201 cell; {expected}")
         nodes = text.strip().split("+")
         if len(nodes) != 3:
             raise InvalidArchitectureError(
@@ -87,15 +89,15 @@ class NasBench201Space(SearchSpace):
                     f"node {target} in {text!r} has {len(tokens)} inputs, needs {target}; {expected}"
                 )
             for source, token in enumerate(tokens):
-                m = _TOKEN.match(token)
+                m = _TOKEN.fullmatch(token)
                 if not m:
                     raise InvalidArchitectureError(f"bad token {token!r} in {text!r}; {expected}")
-                op, src = m.group(1), int(m.group(2))
+                op, src = m.group(1), m.group(2)
                 if op not in OPS:
                     raise InvalidArchitectureError(
                         f"unknown op {op!r} in token {token!r} of {text!r}; ops are {', '.join(OPS)}"
                     )
-                if src != source:
+                if src != str(source):
                     raise InvalidArchitectureError(
                         f"token {token!r} of {text!r} names input node {src}, expected ~{source}"
                     )
