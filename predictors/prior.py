@@ -48,6 +48,9 @@ RIDGE_PENALTIES = tuple(float(x) for x in np.logspace(-3, 4, 15))
 # Ridge penalty per standardised feature. With 10 cells, leave-one-out picked too small a penalty
 # and overfitted; a fixed penalty, chosen on devices held back from the reported figures, did not.
 DEFAULT_PENALTY = 0.3
+# Candidate penalties per embedding column, chosen by leave-one-out: with few cells a large one keeps
+# the prior's ranking, with more cells the embedding corrects it.
+EMBEDDING_PENALTIES = (1.0, 3.0, 10.0, 30.0, 100.0, 1000.0)
 
 
 @dataclass
@@ -344,7 +347,7 @@ class RidgeFit:
     x_std: np.ndarray
     weights: np.ndarray
     y_mean: float
-    penalty: float
+    penalty: float | np.ndarray
     loo_mse: float
 
     def predict(self, features: np.ndarray) -> np.ndarray:
@@ -353,10 +356,12 @@ class RidgeFit:
 
 
 def fit_ridge(features: np.ndarray, y: np.ndarray, columns: np.ndarray,
-              penalties: Sequence[float] = RIDGE_PENALTIES) -> RidgeFit:
-    """Ridge on ``features[:, columns]`` with the penalty of least exact leave-one-out error.
+              penalties: Sequence[float | np.ndarray] = RIDGE_PENALTIES) -> RidgeFit:
+    """Ridge on standardised ``features[:, columns]``, the penalty of least exact leave-one-out error.
 
-    Works in the dual (``n × n`` kernel), so it is cheap for few cells and many features.
+    Each candidate penalty is a number or one number per column (a column with a larger penalty is
+    trusted less). Works in the dual (an ``n × n`` kernel), so it is cheap for few cells and many
+    features; the intercept is not penalised.
     """
     x = features[:, columns]
     x_mean, x_std = x.mean(axis=0), x.std(axis=0)
@@ -365,25 +370,24 @@ def fit_ridge(features: np.ndarray, y: np.ndarray, columns: np.ndarray,
     y_mean = float(y.mean())
     yc = y - y_mean
     n = len(y)
-    kernel = xs @ xs.T
-    eigval, eigvec = np.linalg.eigh(kernel)
-    eigval = np.clip(eigval, 0.0, None)
-    proj = eigvec.T @ yc
-    best: tuple[float, float] | None = None
-    for lam in penalties:
-        shrink = eigval / (eigval + lam)
+    best: tuple[float, int, np.ndarray] | None = None
+    for k, penalty in enumerate(penalties):
+        scale = np.sqrt(np.broadcast_to(np.asarray(penalty, dtype=np.float64), (len(columns),)))
+        z = xs / scale  # ridge with per-column penalties = unit-penalty ridge on rescaled columns
+        eigval, eigvec = np.linalg.eigh(z @ z.T)
+        eigval = np.clip(eigval, 0.0, None)
+        proj = eigvec.T @ yc
+        shrink = eigval / (eigval + 1.0)
         fitted = eigvec @ (shrink * proj)
         # Hat matrix of ridge with an unpenalised intercept: H + 11ᵀ/n (columns are centred).
         leverage = (eigvec**2) @ shrink + 1.0 / n
-        resid = (yc - fitted) / np.clip(1.0 - leverage, 1e-6, None)
-        mse = float(np.mean(resid**2))
+        mse = float(np.mean(((yc - fitted) / np.clip(1.0 - leverage, 1e-6, None)) ** 2))
         if best is None or mse < best[0] - 1e-12:
-            best = (mse, float(lam))
+            weights = (z.T @ (eigvec @ (proj / (eigval + 1.0)))) / scale
+            best = (mse, k, weights)
     assert best is not None
-    mse, lam = best
-    alpha = eigvec @ (proj / (eigval + lam))
-    weights = xs.T @ alpha
-    return RidgeFit(columns, x_mean, x_std, weights, y_mean, lam, mse)
+    mse, k, weights = best
+    return RidgeFit(columns, x_mean, x_std, weights, y_mean, penalties[k], mse)
 
 
 class PriorPredictor(Predictor):
@@ -395,9 +399,10 @@ class PriorPredictor(Predictor):
             a prior that changed); None accepts any.
         target: ``"accuracy"`` or ``"latency"`` (fits in log space; predictions positive).
         features: ``"targets"`` (the prior's per-target outputs), ``"targets+embedding"`` (also the
-            encoder's embedding) or ``"auto"`` (targets when the prior has several, else both).
-        penalty: ridge penalty per feature on standardised features (the penalty is this times the
-            number of features), or ``"loo"`` to choose it by exact leave-one-out error.
+            encoder's embedding, whose penalty is chosen by exact leave-one-out error) or ``"auto"``
+            (targets when the prior has several, else both).
+        penalty: ridge penalty of the prior's outputs, per output on standardised features (each
+            output's penalty is this times their count), or ``"loo"`` to choose it by leave-one-out.
         preset, seed: accepted for the registry's factory convention; adaptation is closed-form and
             does not depend on the seed.
 
@@ -470,18 +475,27 @@ class PriorPredictor(Predictor):
         name = self.features
         if name == "auto":
             name = "targets" if n_targets > 1 else "targets+embedding"
-        columns = np.arange(n_targets if name == "targets" else feats.shape[1])
-        self.ridge_ = fit_ridge(feats, y_arr, columns, self._penalties(len(columns)))
-        self.fit_info_ = {"features": name, "penalty": self.ridge_.penalty, "loo_mse": self.ridge_.loo_mse,
-                          "prior_sha256": self._loaded().digest}
+        n_embedding = feats.shape[1] - n_targets if name == "targets+embedding" else 0
+        columns = np.arange(n_targets + n_embedding)
+        self.ridge_ = fit_ridge(feats, y_arr, columns, self._penalties(n_targets, n_embedding))
+        penalty = np.asarray(self.ridge_.penalty, dtype=float)
+        self.fit_info_ = {"features": name, "target_penalty": float(penalty.flat[0]),
+                          "embedding_penalty": float(penalty.flat[-1]) if n_embedding else None,
+                          "loo_mse": self.ridge_.loo_mse, "prior_sha256": self._loaded().digest}
         return self
 
-    def _penalties(self, n_features: int) -> tuple[float, ...]:
+    def _penalties(self, n_targets: int, n_embedding: int) -> list[np.ndarray]:
+        """Candidate per-column penalties: the prior's outputs get ``penalty`` × their count (the
+        ridge penalty per feature); the embedding's penalty is chosen by leave-one-out error."""
         if self.penalty == "loo":
-            return RIDGE_PENALTIES
-        if isinstance(self.penalty, bool) or not isinstance(self.penalty, int | float) or not self.penalty > 0:
+            target_penalties = [p / n_targets for p in RIDGE_PENALTIES]
+        elif isinstance(self.penalty, bool) or not isinstance(self.penalty, int | float) or not self.penalty > 0:
             raise ConfigError(f"penalty must be a positive number or 'loo', got {self.penalty!r}")
-        return (float(self.penalty) * n_features,)
+        else:
+            target_penalties = [float(self.penalty)]
+        embedding_penalties = EMBEDDING_PENALTIES if n_embedding else (0.0,)
+        return [np.concatenate([np.full(n_targets, t * n_targets), np.full(n_embedding, e)])
+                for t in target_penalties for e in embedding_penalties]
 
     def predict(self, graphs: Sequence[ArchGraph]) -> np.ndarray:
         self._check_fitted("ridge_")
