@@ -231,3 +231,17 @@ def test_pretrain_eval_search_and_resume_from_the_cli(tmp_path):
     (acc_prior / SETTINGS_FILE).write_text(json.dumps({**settings, "sources": ["edited"]}))
     out = run_cli("search", "--resume", str(run), "--budget", "20", "-q")
     assert out.returncode == 2 and "changed" in out.stderr
+
+
+def test_a_narformer2_prior_round_trips(latency, tmp_path):
+    from nasloop.space import graphs_for
+
+    graphs = graphs_for(latency.space, latency.archs[:60], "full")
+    values = np.stack([latency.values(d)[:60] for d in DEVICES], axis=1)
+    settings, net = pretrain(graphs, values, DEVICES, ["latency"] * 3, predictor="narformer2", graph_kind="full",
+                             config=PretrainConfig(steps=5, batch_size=8))
+    save_prior(tmp_path / "v2", settings, net)
+    loaded = load_prior(tmp_path / "v2")
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), loaded.network.state_dict().values()))
+    model = PriorPredictor(prior=str(tmp_path / "v2"), target="latency").fit(graphs[:10], values[:10, 0])
+    assert model.predict(graphs).shape == (60,)
