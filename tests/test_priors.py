@@ -245,3 +245,25 @@ def test_a_narformer2_prior_round_trips(latency, tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), loaded.network.state_dict().values()))
     model = PriorPredictor(prior=str(tmp_path / "v2"), target="latency").fit(graphs[:10], values[:10, 0])
     assert model.predict(graphs).shape == (60,)
+
+
+def test_compare_and_search_options_with_a_prior(prior_dir, tmp_path):
+    from nasloop.commands.compare import build_spec
+    from nasloop.commands.search import _file_options, _with_prior
+
+    spec = build_spec({"strategies": ["random", "evolution"], "prior": str(prior_dir), "n_per_round": 4})
+    assert [(c.strategy, c.predictor) for c in spec.configs] == [("random", "prior"), ("evolution", "prior")]
+    assert all(c.search == {"n_per_round": 4, "n_warmup": 5} for c in spec.configs)
+    assert spec.configs[0].predictor_options["prior_sha256"] == prior_digest(prior_dir)
+    both = build_spec({"strategies": ["random"], "predictors": ["nnformer"], "prior": str(prior_dir),
+                       "n_warmup": 8})
+    assert [(c.predictor, c.search["n_warmup"]) for c in both.configs] == [("nnformer", 8), ("prior", 8)]
+
+    toml = tmp_path / "search.toml"
+    toml.write_text(f'prior = "{prior_dir}"\nbudget = 20\n')
+    chosen = _with_prior(_file_options(str(toml)))
+    assert chosen["predictor"] == "prior" and chosen["n_warmup"] == 5 and "prior" not in chosen
+    with pytest.raises(ConfigError, match="replaces the predictor"):
+        _with_prior({"prior": str(prior_dir), "predictor": "nnformer"})
+    with pytest.raises(ConfigError, match="not a prior folder"):
+        _with_prior({"prior": str(tmp_path)})
