@@ -299,7 +299,8 @@ def pretrain(
     settings = {
         "format": FORMAT_VERSION, "predictor": predictor, "preset": preset, "graph_kind": graph_kind,
         "targets": list(targets), "kinds": list(kinds), "mean": mean.tolist(), "std": std.tolist(),
-        "n_ops": int(n_ops), "max_nodes": int(max_nodes), "n_cells": len(keep), "sources": list(sources),
+        "n_ops": int(n_ops), "max_nodes": int(max_nodes), "vocab": list(chosen[0].vocab),
+        "n_cells": len(keep), "sources": list(sources),
         "training": dataclasses.asdict(cfg), "fit_seconds": round(time.perf_counter() - start, 1),
     }
     return settings, network
@@ -450,6 +451,11 @@ class PriorPredictor(Predictor):
         prior = self._loaded()
         missing = list(dict.fromkeys(g for g in graphs if g not in self._cache))
         if missing:
+            vocab = prior.settings.get("vocab")
+            if vocab is not None and any(list(g.vocab) != vocab for g in missing):
+                other = next(g.vocab for g in missing if list(g.vocab) != vocab)
+                raise ConfigError(f"the prior was trained on graphs with ops {vocab}, these have {list(other)} "
+                                  "(another space or graph kind); pre-train a prior on this space")
             n_ops, max_nodes = n_op_types(missing), max(g.n_nodes for g in missing)
             if n_ops > prior.settings["n_ops"] or max_nodes > prior.settings["max_nodes"]:
                 raise ConfigError(f"the prior knows {prior.settings['n_ops']} op types and "

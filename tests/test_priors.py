@@ -267,3 +267,13 @@ def test_compare_and_search_options_with_a_prior(prior_dir, tmp_path):
         _with_prior({"prior": str(prior_dir), "predictor": "nnformer"})
     with pytest.raises(ConfigError, match="not a prior folder"):
         _with_prior({"prior": str(tmp_path)})
+
+
+def test_a_prior_refuses_graphs_of_another_space(prior_dir, executed_graphs):
+    from nasloop.types import ArchGraph
+
+    g = executed_graphs[0]
+    foreign = ArchGraph(g.ops, g.edges, tuple(f"x{i}" for i in range(len(g.vocab))))
+    model = PriorPredictor(prior=str(prior_dir), target="latency").fit(executed_graphs[:10], np.arange(1.0, 11.0))
+    with pytest.raises(ConfigError, match="another space"):
+        model.predict([foreign])
