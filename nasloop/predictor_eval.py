@@ -121,6 +121,7 @@ def evaluate(
     on_start: Callable[[str, int, int], None] | None = None,
     on_step: Callable[[int, int], None] | None = None,
     fit_threads: int | None = None,
+    predictor_options: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Run the protocol on a table benchmark and return a JSON-ready result.
 
@@ -132,6 +133,8 @@ def evaluate(
         preset: predictor preset (``fast`` or ``paper``).
         kind: ``"accuracy"`` or ``"latency"`` (None: inferred from the column and table names).
         options: extra keyword options for every predictor (e.g. ``{"n_members": 3}``).
+        predictor_options: extra keyword options of one predictor by name, instead of ``options``
+            (e.g. ``{"prior": {"prior": "priors/latency"}}`` for an adapted prior).
         on_start: called as ``on_start(predictor, n, seed)`` before each fit (progress bars).
         on_step: passed to the predictors as their training ``callback(done, total)``.
         fit_threads: torch threads for each fit of the torch predictors (None: the preset's, one
@@ -176,7 +179,9 @@ def evaluate(
                 train_idx = sample_train(len(archs), int(n), seed)
                 if on_start is not None:
                     on_start(name, int(n), seed)
-                predictor = _make(name, preset=preset, seed=seed, kind=kind, options=dict(options or {}),
+                own = (predictor_options or {}).get(name)
+                predictor = _make(name, preset=preset, seed=seed, kind=kind,
+                                  options=dict(own if own is not None else options or {}),
                                   callback=on_step, fit_threads=fit_threads)
                 graph_kind = getattr(predictor, "graph_kind", None)
                 if graph_kind not in graphs_by_kind:
@@ -206,6 +211,7 @@ def evaluate(
         "seeds": list(range(n_seeds)),
         "n_test": len(y),
         "options": dict(options or {}),
+        "predictor_options": dict(predictor_options or {}),
         "fit_threads": fit_threads,
         "reference_source": REFERENCE_SOURCE,
     }
@@ -238,7 +244,8 @@ def format_table(result: dict[str, Any]) -> str:
     """The summary as a fixed-width text table (one line per predictor and train size)."""
     kind = result["setting"]["kind"]
     if kind == "latency":
-        header = f"{'predictor':<12} {'N':>6} {'MAPE %':>14} {'Acc(10%) %':>14} {'tau':>14} {'fit s':>8} {'pred s':>7}"
+        header = (f"{'predictor':<12} {'N':>6} {'MAPE %':>14} {'Acc(10%) %':>14} {'tau':>14} {'Spearman':>14} "
+                  f"{'fit s':>8} {'pred s':>7}")
     else:
         header = (f"{'predictor':<12} {'N':>6} {'Kendall tau':>15} {'Spearman':>15} {'paper tau':>9} "
                   f"{'fit s':>8} {'pred s':>7}")
@@ -250,7 +257,7 @@ def format_table(result: dict[str, Any]) -> str:
     for row in result["summary"]:
         if kind == "latency":
             lines.append(f"{row['predictor']:<12} {row['train_size']:>6} {ms(row['mape'], 2):>14} "
-                         f"{ms(row['acc10'], 1):>14} {ms(row['kendall_tau'], 3):>14} "
+                         f"{ms(row['acc10'], 1):>14} {ms(row['kendall_tau'], 3):>14} {ms(row['spearman'], 3):>14} "
                          f"{row['fit_s']['mean']:>8.1f} {row['predict_s']['mean']:>7.2f}")
         else:
             ref = row["reference_tau"]

@@ -48,6 +48,7 @@ BUILTINS: dict[str, dict[str, str]] = {
         "mlp": "predictors.baselines:MLPPredictor",
         "gin": "predictors.baselines:GINPredictor",
         "rf": "predictors.baselines:RandomForestPredictor",
+        "prior": "predictors.prior:PriorPredictor",
     },
 }
 

@@ -37,10 +37,12 @@ def build_spec(options: dict[str, Any]):
         from nasloop.search_config import SearchConfig
 
         search["n_pool"] = SearchConfig.parse_pool(search["n_pool"])
-    configs = list(grid(options.get("strategies") or [], options.get("predictors") or ["none"],
+    predictors = options.get("predictors") or ([] if options.get("prior") else ["none"])
+    configs = list(grid(options.get("strategies") or [], predictors,
                         preset=options.get("preset") or "fast", search={**options.get("search", {}), **search}))
     if not options.get("strategies"):
         configs = []
+    configs += _prior_configs(options, search)
     for entry in options.get("configs", []):
         if not isinstance(entry, dict) or "strategy" not in entry:
             raise ConfigError(f"each [[configs]] entry needs a strategy, got {entry!r}")
@@ -50,6 +52,20 @@ def build_spec(options: dict[str, Any]):
         space=options.get("space") or "nb201", data=options.get("data"), dataset=options.get("dataset"),
         metric=options.get("metric"), report=options.get("report"),
     )
+
+
+def _prior_configs(options: dict[str, Any], search: dict[str, Any]) -> list:
+    """One configuration per strategy with ``--prior DIR`` adapted at every refit (warm-up 5 unless set)."""
+    if not options.get("prior"):
+        return []
+    from nasloop.compare import StudyConfig
+    from predictors.prior import PRIOR_WARMUP, prior_options
+
+    loop = {**options.get("search", {}), **search}
+    loop.setdefault("n_warmup", PRIOR_WARMUP)
+    return [StudyConfig(strategy=s, predictor="prior", preset=options.get("preset") or "fast", search=loop,
+                        predictor_options=prior_options(options["prior"]))
+            for s in options.get("strategies") or []]
 
 
 @click.command()
@@ -63,6 +79,9 @@ def build_spec(options: dict[str, Any]):
 @click.option("--predictor", "predictors", multiple=True,
               help="Predictor (repeatable): none, nnformer, narformer2, mlp, gin, rf.")
 @click.option("--preset", default=None, help="Predictor preset (fast | paper).")
+@click.option("--prior", default=None, type=click.Path(file_okay=False), metavar="PRIOR_DIR",
+              help="Add, per strategy, a configuration adapting this pre-trained prior (from "
+                   "`predictor pretrain`) at every refit; its warm-up defaults to 5 queries.")
 @click.option("--seeds", type=int, default=None, help="Number of seeds per configuration (0..N-1). [default: 5]")
 @click.option("--budget", type=int, default=None, help="True queries per run. [default: 100]")
 @click.option("--jobs", type=int, default=None, help="Worker processes. [default: number of cores]")

@@ -19,8 +19,11 @@ def predictor() -> None:
 @data_options
 @click.option("--target", "column", default="val_acc", show_default=True,
               help="Target column of the table (e.g. val_acc, or a latency device such as pixel3).")
-@click.option("--predictor", "names", multiple=True, required=True,
+@click.option("--predictor", "names", multiple=True,
               help="Predictor name (repeatable): nnformer, narformer2, mlp, gin, rf or package.module:Class.")
+@click.option("--prior", default=None, type=click.Path(file_okay=False), metavar="PRIOR_DIR",
+              help="Also evaluate this prior (from `predictor pretrain`) adapted on the N cells: "
+                   "N is then the number of measured cells of the new target.")
 @click.option("--preset", type=click.Choice(["fast", "paper"]), default="fast", show_default=True,
               help="fast: CPU default; paper: the papers' sizes and schedules (CUDA when available; "
                    "on one CPU thread about 30 min per NAR-Former V2 fit at N=156, docs/results.md).")
@@ -37,7 +40,7 @@ def predictor() -> None:
 @json_option
 def eval_cmd(space: str, data: str | None, dataset: str | None, column: str, names: tuple[str, ...], preset: str,
              train_sizes: tuple[int, ...], seeds: int, kind: str, n_members: int | None,
-             fit_threads: int | None, out: str | None, as_json: bool) -> None:
+             fit_threads: int | None, prior: str | None, out: str | None, as_json: bool) -> None:
     """Train on N random cells, test on the whole table; Kendall's tau (or MAPE) per predictor and N.
 
     Example: nasloop predictor eval --data ../shared/data/nb201/cifar10.csv --target val_acc
@@ -49,6 +52,9 @@ def eval_cmd(space: str, data: str | None, dataset: str | None, column: str, nam
         raise ConfigError(f"--seeds must be >= 1, got {seeds}")
     if any(n < 2 for n in train_sizes):
         raise ConfigError(f"--train-size must be >= 2, got {list(train_sizes)}")
+    if not names and prior is None:
+        raise ConfigError("give at least one --predictor (or --prior PRIOR_DIR)")
+    per_predictor = _prior_options(prior) if prior is not None else {}
     bench = make_benchmark(space, data=data, dataset=dataset)
     if hasattr(bench, "check_metric"):
         bench.check_metric(column)
@@ -62,8 +68,9 @@ def eval_cmd(space: str, data: str | None, dataset: str | None, column: str, nam
         def on_step(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        result = evaluate(bench, column, list(names), list(train_sizes), n_seeds=seeds, preset=preset,
-                          kind=None if kind == "auto" else kind, options=options,
+        result = evaluate(bench, column, [*names, *per_predictor], list(train_sizes), n_seeds=seeds,
+                          preset=preset, kind=None if kind == "auto" else kind, options=options,
+                          predictor_options=per_predictor,
                           on_start=on_start, on_step=on_step, fit_threads=fit_threads)
     paths = write_outputs(result, out) if out else []
     if as_json:
@@ -73,3 +80,15 @@ def eval_cmd(space: str, data: str | None, dataset: str | None, column: str, nam
     click.echo(format_table(result))
     for path in paths:
         click.echo(f"wrote {path}")
+
+
+def _prior_options(prior: str) -> dict[str, dict]:
+    """The adapted prior as one more predictor of the evaluation, pinned to the prior's digest."""
+    from predictors.prior import prior_options
+
+    return {"prior": prior_options(prior)}
+
+
+from nasloop.commands.pretrain import pretrain_cmd  # noqa: E402  (registers `predictor pretrain`)
+
+predictor.add_command(pretrain_cmd)

@@ -18,7 +18,7 @@ _LOOP_KEYS = tuple(f.name for f in fields(SearchConfig))
 # Options a TOML file may set (flags given on the command line override them).
 _FILE_KEYS = ("space", "benchmark", "data", "dataset", "metric", "report", "strategy", "predictor", "preset", "budget",
               "seed",
-              "out", "max_cost", "max_seconds", "strategy_options", "predictor_options", *_LOOP_KEYS)
+              "out", "max_cost", "max_seconds", "strategy_options", "predictor_options", "prior", *_LOOP_KEYS)
 _DEFAULT = SearchConfig()
 
 
@@ -58,6 +58,9 @@ _DEFAULT = SearchConfig()
               help="Cap on optimiser steps per predictor fit (warm refits run half).")
 @click.option("--skip-equivalent/--no-skip-equivalent", default=_DEFAULT.skip_equivalent, show_default=True,
               help="Pass over cells equivalent to a queried one (space.canonical) while others are left.")
+@click.option("--prior", default=None, metavar="PRIOR_DIR",
+              help="Adapt this pre-trained prior (from `predictor pretrain`) at every refit instead of training "
+                   "a predictor from scratch; the warm-up then defaults to 5 queries.")
 @click.option("--max-cost", default=None, type=float, help="Simulated cost budget in seconds (cost column).")
 @click.option("--max-seconds", default=None, type=float, help="Wall-clock budget in seconds.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
@@ -76,7 +79,7 @@ def search(ctx: click.Context, resume: str | None, config_file: str | None, quie
 
     given = {k: v for k, v in flags.items() if ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE}
     from_file = _file_options(config_file)
-    chosen = {**from_file, **given}
+    chosen = _with_prior({**from_file, **given})
     with _Bar(flags["budget"] if resume is None else None, disable=quiet) as bar:
         if resume is not None:
             if chosen.get("out") is not None:
@@ -102,6 +105,21 @@ def search(ctx: click.Context, resume: str | None, config_file: str | None, quie
         emit_json(result.summary)
     else:
         _print_summary(result.summary)
+
+
+def _with_prior(chosen: dict[str, Any]) -> dict[str, Any]:
+    """``--prior DIR`` as the ``prior`` predictor with the prior's path and digest (and a short warm-up)."""
+    if chosen.get("prior") is None:
+        return {k: v for k, v in chosen.items() if k != "prior"}
+    from predictors.prior import PRIOR_WARMUP, prior_options
+
+    out = {k: v for k, v in chosen.items() if k != "prior"}
+    if out.get("predictor") not in (None, "prior"):
+        raise ConfigError(f"--prior replaces the predictor; drop --predictor {out['predictor']}")
+    out["predictor"] = "prior"
+    out["predictor_options"] = {**(out.get("predictor_options") or {}), **prior_options(chosen["prior"])}
+    out.setdefault("n_warmup", PRIOR_WARMUP)
+    return out
 
 
 def _file_options(path: str | None) -> dict[str, Any]:
