@@ -59,51 +59,6 @@ class SearchProgress:
 Callback = Callable[[SearchProgress], None]
 
 
-class Snapshots:
-    """The predictor as it was after its latest fit, pickled to one file of the run directory.
-
-    Resume loads it instead of redoing the fits of the finished rounds. A predictor that cannot be
-    pickled is simply refitted (exactly, since fits are deterministic); the file is a pickle, so
-    resume only runs you trust.
-
-    Args:
-        path: the snapshot file (written atomically: temporary file, then rename).
-    """
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.enabled = True
-
-    def save(self, n_fits: int, predictor: Any) -> None:
-        import os
-        import pickle
-
-        if not self.enabled:
-            return
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        try:
-            blob = pickle.dumps((n_fits, predictor), protocol=pickle.HIGHEST_PROTOCOL)
-        except (pickle.PicklingError, TypeError, AttributeError) as exc:
-            log.info("predictor cannot be pickled (%s); a resume will refit it", exc)
-            self.enabled = False
-            self.path.unlink(missing_ok=True)
-            return
-        tmp.write_bytes(blob)
-        os.replace(tmp, self.path)
-
-    def load(self) -> tuple[int, Any] | None:
-        import pickle
-
-        try:
-            n_fits, predictor = pickle.loads(self.path.read_bytes())
-        except FileNotFoundError:
-            return None
-        except Exception as exc:  # a damaged or foreign file: refitting is always possible
-            log.warning("ignoring predictor snapshot %s (%s: %s)", self.path, type(exc).__name__, exc)
-            return None
-        return int(n_fits), predictor
-
-
 class SearchEngine:
     """One run: its history, best so far, predictor-quality pairs and timers; :meth:`run` runs it.
 
@@ -113,8 +68,7 @@ class SearchEngine:
 
     def __init__(self, *, space, benchmark, strategy, predictor, budget: Budget, metric: str,
                  cfg: SearchConfig, loop_seed: int, journal: list[Record], history_writer, rounds_writer,
-                 logged_rounds: int, callback: Callback | None, snapshots: Snapshots | None = None,
-                 logged_fit_s: float = 0.0) -> None:
+                 logged_rounds: int, callback: Callback | None, logged_fit_s: float = 0.0) -> None:
         self.space, self.benchmark, self.strategy, self.predictor = space, benchmark, strategy, predictor
         self.budget, self.metric, self.cfg, self.loop_seed = budget, metric, cfg, loop_seed
         self.journal, self.history_writer, self.rounds_writer = journal, history_writer, rounds_writer
@@ -134,7 +88,6 @@ class SearchEngine:
         self.n_fit_at: int | None = None
         self.fit_plan: list[int] = []  # training-set size of every fit due so far, in order
         self.fits_done = 0  # fits the predictor object has been through
-        self.snapshots = snapshots
         self.round = 0
         self.stopped = "budget"
         self.timers = {"fit_s": 0.0, "predict_s": 0.0, "strategy_s": 0.0, "query_s": 0.0}
@@ -335,17 +288,16 @@ class SearchEngine:
             self._ensure_fitted()
 
     def _ensure_fitted(self) -> None:
-        """Bring the predictor to the state after every planned fit: from the snapshot, then by fitting."""
+        """Bring the predictor to the state after every planned fit, fitting in order.
+
+        A resumed run defers the fits of the rounds it replays and makes them here, one after the
+        other on the same training sets, so warm starts chain exactly as in the uninterrupted run
+        (fits are deterministic). Nothing of the predictor is stored in the run directory: a stored
+        predictor would have to be unpickled, and a run directory is not trusted code.
+        """
         target = len(self.fit_plan)
         if self.fits_done == target:
             return
-        if self.fits_done == 0 and self.snapshots is not None:
-            # Only a resumed run can find a snapshot ahead of its predictor, and only before its first
-            # fit here; later snapshots are this engine's own saves (unpickling one every round cost
-            # about 3 s of a 150-query run).
-            snap = self.snapshots.load()
-            if snap is not None and self.fits_done < snap[0] <= target:
-                self.fits_done, self.predictor = snap
         train = [r for r in self.records if math.isfinite(self._value(r))]
         for i in range(self.fits_done, target):
             rows = train[: self.fit_plan[i]]
@@ -355,8 +307,6 @@ class SearchEngine:
             self.predictor.fit(graphs, np.array([self._value(r) for r in rows]))
             self.timers["fit_s"] += time.perf_counter() - t0
             self.fits_done = i + 1
-            if self.snapshots is not None:
-                self.snapshots.save(self.fits_done, self.predictor)
 
     def _query(self, arch: Hashable, *, round_: int, mean: float | None = None, std: float | None = None) -> Record:
         """The true result of ``arch``: from the history when known (never charged twice)."""

@@ -28,9 +28,11 @@ import numpy as np
 
 from nasloop import rundir
 from nasloop.budget import Budget
-from nasloop.engine import Callback, SearchEngine, SearchProgress, Snapshots, summarize
+from nasloop.engine import Callback, SearchEngine, SearchProgress, summarize
 from nasloop.errors import ConfigError
+from nasloop.fingerprint import check_unchanged, fingerprints
 from nasloop.history import JsonlWriter, read_history, read_jsonl
+from nasloop.locks import DirectoryLock
 from nasloop.search_config import SearchConfig, choose_metrics, resolve_pool
 from nasloop.space import SearchSpace
 from nasloop.types import Record
@@ -158,6 +160,7 @@ def run_search(
     )
     if predictor_obj is not None and cfg.n_warmup < 2 < budget.n_queries:
         raise ConfigError(f"n_warmup must be at least 2 with a predictor (it fits on them), got {cfg.n_warmup}")
+    data_files = fingerprints(space_name, data) if benchmark_factory is None and not benchmark_given else {}
     if on_benchmark is not None:
         on_benchmark(benchmark)
     payload = {
@@ -180,14 +183,38 @@ def run_search(
         "max_seconds": None if math.isinf(budget.max_seconds) else budget.max_seconds,
         "seed": seed,
         "search": cfg.to_json(),
+        "data_files": data_files,
     }
 
-    journal: list[Record] = []
-    logged_rounds, logged_fit_s = -1, 0.0
     run_dir = Path(out) if out is not None else None
+    lock: DirectoryLock | None = None
     if resume:
         if run_dir is None:
             raise ConfigError("resume needs the run directory (out=...)")
+        rundir.read_config(run_dir)  # "not a run directory" comes before a lock file is made in it
+        lock = DirectoryLock(run_dir, what="run").acquire()
+    elif run_dir is not None:
+        from nasloop import __version__
+
+        lock = rundir.create(run_dir, {**payload, "nasloop_version": __version__,
+                                       "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    try:
+        return _run_locked(payload, run_dir=run_dir, resume=resume, space_obj=space_obj, benchmark=benchmark,
+                           strategy_obj=strategy_obj, predictor_obj=predictor_obj, budget=budget, metric=metric,
+                           report=report, cfg=cfg, loop_seed=loop_seed, callback=callback)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _run_locked(payload: dict[str, Any], *, run_dir: Path | None, resume: bool, space_obj: Any, benchmark: Any,
+                strategy_obj: Any, predictor_obj: Any, budget: Budget, metric: str, report: str,
+                cfg: SearchConfig, loop_seed: int, callback: Callback | None) -> SearchResult:
+    """The part of :func:`run_search` that reads and writes the run directory (its lock is held)."""
+    journal: list[Record] = []
+    logged_rounds, logged_fit_s = -1, 0.0
+    if resume:
+        assert run_dir is not None
         stored = _check_same_config(run_dir, payload)
         journal = read_history(run_dir / rundir.HISTORY) if (run_dir / rundir.HISTORY).exists() else []
         if stored.get("budget") != budget.n_queries:
@@ -198,24 +225,17 @@ def run_search(
         logged_rounds = max((int(r["round"]) for r in logged), default=-1)
         # rounds.jsonl's fit_s is cumulative: rows this process adds continue from the last kept one.
         logged_fit_s = max((float(r.get("fit_s") or 0.0) for r in logged), default=0.0)
-    elif run_dir is not None:
-        from nasloop import __version__
-
-        rundir.create(run_dir, {**payload, "nasloop_version": __version__,
-                                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
 
     writers = (
         (JsonlWriter(run_dir / rundir.HISTORY), JsonlWriter(run_dir / rundir.ROUNDS))
         if run_dir is not None else (None, None)
     )
-    snapshots = Snapshots(run_dir / rundir.PREDICTOR) if run_dir is not None and predictor_obj is not None else None
     try:
         search = SearchEngine(
             space=space_obj, benchmark=benchmark, strategy=strategy_obj, predictor=predictor_obj,
             budget=budget, metric=metric, cfg=resolve_pool(cfg, space_obj), loop_seed=loop_seed, journal=journal,
             history_writer=writers[0], rounds_writer=writers[1], logged_rounds=logged_rounds,
             logged_fit_s=logged_fit_s, callback=callback,
-            snapshots=snapshots,
         )
         search.run()
     finally:
@@ -334,14 +354,16 @@ def _build_predictor(predictor: Any, *, preset: str, seed: int, cfg: SearchConfi
     if not isinstance(predictor, str):
         params = predictor.get_params() if hasattr(predictor, "get_params") else {}
         return predictor, _target(predictor), {}, {k: v for k, v in params.items() if _jsonable(v)}
-    from nasloop.registry import resolve
+    from nasloop.registry import build, resolve
 
+    if not isinstance(preset, str):
+        raise ConfigError(f"preset must be a name such as 'fast', got {preset!r}")
     factory = resolve("predictors", predictor)
     if "warm_start" not in options and _accepts(factory, "warm_start"):
         options["warm_start"] = cfg.warm_start
     if cfg.max_fit_steps is not None and "max_fit_steps" not in options and _accepts(factory, "max_fit_steps"):
         options["max_fit_steps"] = cfg.max_fit_steps
-    return factory(preset=preset, seed=seed, **options), predictor, options, None
+    return build("predictors", predictor, factory, preset=preset, seed=seed, **options), predictor, options, None
 
 
 def _accepts(factory: Any, name: str) -> bool:
@@ -381,6 +403,14 @@ def _check_same_config(run_dir: Path, payload: dict[str, Any]) -> dict[str, Any]
     if diffs:
         raise ConfigError(f"{run_dir} was started with other options ({'; '.join(diffs)}); drop the "
                           "conflicting flags to resume it, or start a new run")
+    if "data_files" in stored:
+        check_unchanged(run_dir, stored["data_files"], payload["data_files"])
+    else:
+        # Written before fingerprints existed: nothing to compare with. The files as they are now are
+        # recorded, so later resumes of this run are checked.
+        log.warning("%s has no data fingerprints (an older run); recording the current files", run_dir)
+        rundir.atomic_write_json(run_dir / rundir.CONFIG,
+                                 {**rundir.read_config(run_dir), "data_files": payload["data_files"]})
     return stored
 
 

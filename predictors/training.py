@@ -396,6 +396,10 @@ class TorchPredictor(Predictor):
         return n_ops, max_nodes
 
     # --- configuration ----------------------------------------------------------------------------
+    def validate(self) -> None:
+        """Check preset, target and config overrides now (``ConfigError``), not at the first fit."""
+        self._configs()
+
     def _configs(self) -> tuple[Any, TrainConfig]:
         if self.preset not in PRESETS:
             raise ConfigError(f"unknown preset {self.preset!r}; expected one of {PRESETS}")

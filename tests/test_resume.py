@@ -170,29 +170,24 @@ def test_resuming_a_finished_run_changes_nothing(nb201_cifar10_path, tmp_path):
     assert result.summary["n_queries"] == BUDGET and (run / "summary.json").exists()
 
 
-@pytest.mark.parametrize(("predictor", "n_fits"), [
-    pytest.param(TOY, 0 + 3, id="snapshot-skips-finished-fits"),
-    pytest.param("tests.toy_predictor:UnpicklableToy", 3 + 3, id="unpicklable-refits", marks=pytest.mark.slow),
-])
-def test_resume_uses_the_predictor_snapshot(nb201_cifar10_path, tmp_path, predictor, n_fits):
-    """Killed in round 3 (query 17 of 6 + 4 + 4 + 4...): the snapshot holds fit #3, so resume fits only
-    #4-#6 of the rounds still to come; without a snapshot it redoes #1-#3 first."""
-    ref = _reference(nb201_cifar10_path, tmp_path / "ref", "evolution", predictor)
+def test_resume_refits_the_predictor_and_reads_no_stored_one(nb201_cifar10_path, tmp_path):
+    """Killed in round 3 (query 17 of 6 + 4 + 4 + 4...): resume redoes fits #1-#3 in order, then #4-#6
+    of the rounds still to come, and the warm-started predictor ends where the uninterrupted one did.
+    A ``predictor.pkl`` left by an older version (here one that would run code) is never unpickled."""
+    ref = _reference(nb201_cifar10_path, tmp_path / "ref", "evolution", TOY)
     run = tmp_path / "killed"
-    _killed_run(nb201_cifar10_path, run, "evolution", predictor, "query", 17, hashseed="5")
-    assert (run / "predictor.pkl").exists() == (predictor == TOY)
+    _killed_run(nb201_cifar10_path, run, "evolution", TOY, "query", 17, hashseed="5")
+    assert not (run / "predictor.pkl").exists()
+    marker = tmp_path / "pwned"
+    import pickle
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    (run / "predictor.pkl").write_bytes(pickle.dumps(Evil()))
     events = []
     resume_search(run, callback=events.append)
-    assert sum(e.phase == "fit" for e in events) == n_fits
+    assert sum(e.phase == "fit" for e in events) == 3 + 3
+    assert not marker.exists()
     _assert_same_run(run, ref)
-
-
-def test_a_run_reads_its_snapshot_once_not_every_round(nb201_cifar10_path, tmp_path, monkeypatch):
-    from nasloop import engine
-
-    loads = []
-    original = engine.Snapshots.load
-    monkeypatch.setattr(engine.Snapshots, "load", lambda self: loads.append(1) or original(self))
-    run = _reference(nb201_cifar10_path, tmp_path / "run", "evolution", TOY)
-    assert (run / "predictor.pkl").exists()
-    assert len(loads) == 1  # at the first fit; later snapshots are the run's own saves
