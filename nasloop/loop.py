@@ -19,7 +19,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -249,7 +249,7 @@ def _run_locked(payload: dict[str, Any], *, run_dir: Path | None, resume: bool, 
 
 
 def resume_search(run_dir: str | Path, *, budget: int | None = None, benchmark: Any = None,
-                  callback: Callback | None = None,
+                  plugins: Collection[str] = (), callback: Callback | None = None,
                   on_benchmark: Callable[[Any], None] | None = None) -> SearchResult:
     """Continue the run in ``run_dir`` (killed at any point, or finished) until its budget is spent.
 
@@ -261,6 +261,9 @@ def resume_search(run_dir: str | Path, *, budget: int | None = None, benchmark: 
             on to this many; the history is then the one of a run started with this budget. It
             must be at least the number of queries the run holds.
         benchmark: the Benchmark object, needed only for runs started with one (not from ``data``).
+        plugins: the ``"package.module:Attribute"`` plug-ins (space, strategy, predictor, benchmark
+            factory) the run uses, named again by the caller: code named only in ``config.json`` is
+            never imported (see :func:`check_resume_names`).
         callback / on_benchmark: as in :func:`run_search`.
 
     Example:
@@ -268,6 +271,7 @@ def resume_search(run_dir: str | Path, *, budget: int | None = None, benchmark: 
         >>> longer = resume_search("runs/evo-nnformer-s0", budget=300)  # doctest: +SKIP
     """
     config = rundir.read_config(run_dir)
+    check_resume_names(config, run_dir, plugins)
     if config.get("benchmark_object") and benchmark is None:
         raise ConfigError(f"{run_dir} was started with a Benchmark object; pass benchmark=... to resume it")
     options = run_options(config)
@@ -279,8 +283,47 @@ def resume_search(run_dir: str | Path, *, budget: int | None = None, benchmark: 
     return run_search(**options, out=run_dir, resume=True, callback=callback, on_benchmark=on_benchmark)
 
 
+# config.json key → (registry kind, the flag that names it again).
+_NAMED_CODE = {"space": ("search_spaces", "--space"), "strategy": ("strategies", "--strategy"),
+               "predictor": ("predictors", "--predictor"), "benchmark_factory": ("benchmarks", "--benchmark")}
+
+
+def check_resume_names(config: Mapping[str, Any], run_dir: str | Path, named: Collection[str] = ()) -> None:
+    """Refuse a ``config.json`` that would make resume import code the user did not name.
+
+    A run file is data: it may name registered spaces, strategies and predictors (built-ins and
+    installed entry points), but a ``package.module:Attribute`` plug-in is imported only when the
+    caller names it again (``named``: the ``--space`` / ``--strategy`` / ``--predictor`` /
+    ``--benchmark`` values). Nothing is imported before this check.
+    """
+    from nasloop.registry import is_registered
+
+    for key, (kind, flag) in _NAMED_CODE.items():
+        value = config.get(key)
+        if value is None or (key == "predictor" and value == "none"):
+            continue
+        if not isinstance(value, str):
+            raise ConfigError(f"{run_dir}/config.json has a damaged {key!r} entry ({value!r}); this run cannot "
+                              "be resumed")
+        registered = key != "benchmark_factory" and ":" not in value and is_registered(kind, value)
+        if key == "predictor" and config.get("predictor_params") is not None:
+            registered = False  # a predictor object's class, rebuilt from its parameters
+        if not registered and value not in named:
+            raise ConfigError(f"{run_dir}/config.json names the plug-in {key} {value!r}; code named only in "
+                              f"a run file is not imported: repeat {flag} {value} to resume this run")
+
+
 def run_options(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Keyword arguments of :func:`run_search` that reproduce the run described by ``config.json``."""
+    """Keyword arguments of :func:`run_search` that reproduce the run described by ``config.json``
+    (call :func:`check_resume_names` first: this imports a predictor object's class)."""
+    try:
+        return _run_options(config)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise ConfigError(f"the run's config.json is damaged ({type(exc).__name__}: {exc}); this run cannot "
+                          "be resumed") from None
+
+
+def _run_options(config: Mapping[str, Any]) -> dict[str, Any]:
     budget = Budget(
         n_queries=int(config["budget"]),
         max_cost=math.inf if config.get("max_cost") is None else float(config["max_cost"]),

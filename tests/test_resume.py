@@ -87,7 +87,7 @@ def test_resume_after_sigkill_equals_uninterrupted_run(nb201_cifar10_path, tmp_p
     assert (run / "config.json").exists() and not (run / "summary.json").exists()
     written = len((run / "history.jsonl").read_text().splitlines())
     assert written == (n if phase == "query" else written)
-    resume_search(run)
+    resume_search(run, plugins=[TOY])
     _assert_same_run(run, ref)
 
 
@@ -97,7 +97,8 @@ def test_killed_twice_then_resumed_from_the_cli(nb201_cifar10_path, tmp_path):
     _killed_run(nb201_cifar10_path, run, "evolution", TOY, "query", 8, hashseed="2")
     _killed_run(nb201_cifar10_path, run, "evolution", TOY, "query", 19, hashseed="3")  # killed while resuming
     assert len((run / "history.jsonl").read_text().splitlines()) == 19
-    proc = subprocess.run([sys.executable, "-m", "nasloop.cli", "search", "--resume", str(run), "--json", "-q"],
+    proc = subprocess.run([sys.executable, "-m", "nasloop.cli", "search", "--resume", str(run), "--predictor", TOY,
+                           "--json", "-q"],
                           cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr
@@ -112,7 +113,7 @@ def test_partial_last_line_is_dropped_and_redone(nb201_cifar10_path, tmp_path):
     (run / "history.jsonl").write_text("".join(lines[:11]) + lines[11][:25])  # killed mid-write
     (run / "rounds.jsonl").write_text("".join((run / "rounds.jsonl").read_text().splitlines(True)[:2]))
     (run / "summary.json").unlink()
-    resume_search(run)
+    resume_search(run, plugins=[TOY])
     _assert_same_run(run, ref)
 
 
@@ -130,7 +131,7 @@ def test_a_finished_run_extended_equals_a_run_started_with_the_larger_budget(nb2
     ref = _reference(nb201_cifar10_path, tmp_path / "ref", "evolution", TOY)
     run = _run(nb201_cifar10_path, tmp_path / "run", "evolution", TOY, shorter)
     assert json.loads((run / "summary.json").read_text())["n_queries"] == shorter
-    result = resume_search(run, budget=BUDGET)
+    result = resume_search(run, budget=BUDGET, plugins=[TOY])
     assert result.summary["n_queries"] == BUDGET
     assert json.loads((run / "config.json").read_text())["budget"] == BUDGET
     _assert_same_run(run, ref)
@@ -145,9 +146,9 @@ def test_an_extension_killed_midway_resumes_with_the_new_budget(nb201_cifar10_pa
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        resume_search(run, budget=BUDGET, callback=stop)
+        resume_search(run, budget=BUDGET, plugins=[TOY], callback=stop)
     assert not (run / "summary.json").exists()  # the shorter run's summary is gone, not stale
-    resume_search(run)  # the new budget was recorded
+    resume_search(run, plugins=[TOY])  # the new budget was recorded
     _assert_same_run(run, ref)
 
 
@@ -187,7 +188,7 @@ def test_resume_refits_the_predictor_and_reads_no_stored_one(nb201_cifar10_path,
 
     (run / "predictor.pkl").write_bytes(pickle.dumps(Evil()))
     events = []
-    resume_search(run, callback=events.append)
+    resume_search(run, plugins=[TOY], callback=events.append)
     assert sum(e.phase == "fit" for e in events) == 3 + 3
     assert not marker.exists()
     _assert_same_run(run, ref)

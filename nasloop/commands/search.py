@@ -79,14 +79,18 @@ def search(ctx: click.Context, resume: str | None, config_file: str | None, quie
     chosen = {**from_file, **given}
     with _Bar(flags["budget"] if resume is None else None, disable=quiet) as bar:
         if resume is not None:
+            from nasloop.loop import check_resume_names
+            from nasloop.rundir import read_config
+
             if chosen.get("out") is not None:
                 raise ConfigError("--out and --resume do not go together: --resume DIR continues DIR")
+            stored = read_config(resume)
+            named = [chosen[k] for k in ("space", "strategy", "predictor", "benchmark") if isinstance(chosen.get(k), str)]
+            check_resume_names(stored, resume, named)
             if not chosen:
                 result = resume_search(resume, callback=bar.update, on_benchmark=bar.attach)
             else:
-                from nasloop.rundir import read_config
-
-                options = _apply(run_options(read_config(resume)), chosen)
+                options = _apply(run_options(stored), chosen)
                 result = run_search(**options, out=resume, resume=True, callback=bar.update,
                                     on_benchmark=bar.attach)
         else:
