@@ -352,6 +352,21 @@ def _run_options(config: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def check_parts(space: SearchSpace, *, strategy: str, predictor: str, preset: str, config: SearchConfig,
+                budget: int, strategy_options: Mapping[str, Any], predictor_options: Mapping[str, Any]) -> None:
+    """Build (and drop) the strategy and predictor of a run as :func:`run_search` would: every name,
+    preset and option error comes now, before a study writes anything."""
+    from nasloop.registry import make_strategy
+
+    budget_obj = Budget(n_queries=budget)
+    _check_finite_space(space, config, budget_obj)
+    make_strategy(strategy, space, seed=0, **dict(strategy_options))
+    predictor_obj = _build_predictor(predictor, preset=preset, seed=0, cfg=config,
+                                     options=dict(predictor_options))[0]
+    if predictor_obj is not None and config.n_warmup < 2 < budget:
+        raise ConfigError(f"n_warmup must be at least 2 with a predictor (it fits on them), got {config.n_warmup}")
+
+
 # --- helpers ------------------------------------------------------------------------------------------
 def _child_seeds(seed: int) -> tuple[int, int, int]:
     children = np.random.SeedSequence(seed).spawn(3)

@@ -153,7 +153,8 @@ def build(kind: str, name: str, factory: Callable[..., Any], *args: Any, **optio
     except NasloopError:
         raise
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{_SINGULAR[kind]} {name!r} rejected its options {options}: {exc}") from None
+        given = {k: v for k, v in options.items() if k not in ("seed", "preset")}
+        raise ConfigError(f"{_SINGULAR[kind]} {name!r} rejected its options {given}: {exc}") from None
     return obj
 
 

@@ -100,14 +100,14 @@ def create(path: str | Path, config: dict[str, Any]) -> DirectoryLock:
     except BaseException as exc:
         lock.release()
         if created:
-            _remove_new_directory(path)
+            remove_new_directory(path)
         if isinstance(exc, OSError):
             raise ConfigError(f"cannot write run directory {str(path)!r}: {exc.strerror or exc}") from None
         raise
     return lock
 
 
-def _remove_new_directory(path: Path) -> None:
+def remove_new_directory(path: Path) -> None:
     import contextlib
 
     with contextlib.suppress(OSError):

@@ -10,7 +10,22 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from nasloop.commands.common import data_options, emit_json, json_option, load_toml, progress, space_option
+from nasloop.commands.common import (
+    BOOLEAN,
+    INTEGER,
+    NUMBER,
+    POOL,
+    TABLE,
+    TEXT,
+    check_finite_flag,
+    check_toml_types,
+    data_options,
+    emit_json,
+    json_option,
+    load_toml,
+    progress,
+    space_option,
+)
 from nasloop.errors import ConfigError
 from nasloop.search_config import SearchConfig
 
@@ -20,6 +35,15 @@ _FILE_KEYS = ("space", "benchmark", "data", "dataset", "metric", "report", "stra
               "seed",
               "out", "max_cost", "max_seconds", "strategy_options", "predictor_options", *_LOOP_KEYS)
 _DEFAULT = SearchConfig()
+_FILE_TYPES = {
+    **dict.fromkeys(("space", "benchmark", "data", "dataset", "metric", "report", "strategy", "predictor", "preset",
+                     "out", "acquisition"), TEXT),
+    **dict.fromkeys(("budget", "seed", "n_warmup", "n_per_round", "n_local", "refit_every", "max_fit_steps"), INTEGER),
+    **dict.fromkeys(("max_cost", "max_seconds", "ucb_beta"), NUMBER),
+    **dict.fromkeys(("warm_start", "skip_equivalent"), BOOLEAN),
+    **dict.fromkeys(("strategy_options", "predictor_options"), TABLE),
+    "n_pool": POOL,
+}
 
 
 @click.command("search")
@@ -75,6 +99,8 @@ def search(ctx: click.Context, resume: str | None, config_file: str | None, quie
     from nasloop.loop import resume_search, run_options, run_search
 
     given = {k: v for k, v in flags.items() if ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE}
+    for name in ("max_cost", "max_seconds"):
+        check_finite_flag(name, given.get(name))
     from_file = _file_options(config_file)
     chosen = {**from_file, **given}
     with _Bar(flags["budget"] if resume is None else None, disable=quiet) as bar:
@@ -85,7 +111,8 @@ def search(ctx: click.Context, resume: str | None, config_file: str | None, quie
             if chosen.get("out") is not None:
                 raise ConfigError("--out and --resume do not go together: --resume DIR continues DIR")
             stored = read_config(resume)
-            named = [chosen[k] for k in ("space", "strategy", "predictor", "benchmark") if isinstance(chosen.get(k), str)]
+            named = [chosen[k] for k in ("space", "strategy", "predictor", "benchmark")
+                     if isinstance(chosen.get(k), str)]
             check_resume_names(stored, resume, named)
             if not chosen:
                 result = resume_search(resume, callback=bar.update, on_benchmark=bar.attach)
@@ -110,11 +137,14 @@ def search(ctx: click.Context, resume: str | None, config_file: str | None, quie
 
 def _file_options(path: str | None) -> dict[str, Any]:
     raw = load_toml(path)
+    if not isinstance(raw.get("search", {}), dict):
+        raise ConfigError(f"{path}: search must be a table ([search]), got {raw['search']!r}")
     raw = {**{k: v for k, v in raw.items() if k != "search"}, **raw.get("search", {})}
     out = {k.replace("-", "_"): v for k, v in raw.items()}
     unknown = sorted(set(out) - set(_FILE_KEYS))
     if unknown:
         raise ConfigError(f"{path}: unknown options {unknown}; valid: {', '.join(_FILE_KEYS)}")
+    check_toml_types(path, out, _FILE_TYPES)
     return out
 
 
