@@ -124,6 +124,49 @@ def run_search(
         ...                             out="runs/evo-nnformer-s0")  # doctest: +SKIP
         >>> result.summary["best"]["arch"], result.regret  # doctest: +SKIP
     """
+    plan = _plan(space, benchmark, strategy, budget, predictor, data=data, dataset=dataset, metric=metric,
+                 report=report, preset=preset, seed=seed, config=config, strategy_options=strategy_options,
+                 predictor_options=predictor_options, on_benchmark=on_benchmark)
+    payload = plan.pop("payload")
+    run_dir = Path(out) if out is not None else None
+    lock: DirectoryLock | None = None
+    if resume:
+        if run_dir is None:
+            raise ConfigError("resume needs the run directory (out=...)")
+        rundir.read_config(run_dir)  # "not a run directory" comes before a lock file is made in it
+        lock = DirectoryLock(run_dir, what="run").acquire()
+    elif run_dir is not None:
+        from nasloop import __version__
+
+        lock = rundir.create(run_dir, {**payload, "nasloop_version": __version__,
+                                       "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    try:
+        return _run_locked(payload, run_dir=run_dir, resume=resume, callback=callback, **plan)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def check_search(space: str | SearchSpace = "nb201", benchmark: Any = None, strategy: str = "random",
+                 budget: int | Budget = 100, predictor: str | Any | None = "nnformer",
+                 **options: Any) -> dict[str, Any]:
+    """Validate a search as :func:`run_search` would and return what its ``config.json`` would hold.
+
+    Builds the space, benchmark, strategy and predictor (so every name, preset and option is checked)
+    and writes nothing. Takes :func:`run_search`'s arguments except ``out``, ``resume`` and ``callback``.
+
+    Raises:
+        NasloopError: for any bad input.
+    """
+    return _plan(space, benchmark, strategy, budget, predictor, **options)["payload"]
+
+
+def _plan(space: str | SearchSpace, benchmark: Any, strategy: str, budget: int | Budget, predictor: Any, *,
+          data: str | None = None, dataset: str | None = None, metric: str | None = None,
+          report: str | None = None, preset: str = "fast", seed: int = 0, config: SearchConfig | None = None,
+          strategy_options: Mapping[str, Any] | None = None, predictor_options: Mapping[str, Any] | None = None,
+          on_benchmark: Callable[[Any], None] | None = None) -> dict[str, Any]:
+    """Everything of a run built and validated before the disk is touched (``payload``: its config)."""
     from nasloop.registry import make_benchmark, make_space, make_strategy
 
     # --- validate and build everything before touching the disk -------------------------------------
@@ -186,25 +229,9 @@ def run_search(
         "data_files": data_files,
     }
 
-    run_dir = Path(out) if out is not None else None
-    lock: DirectoryLock | None = None
-    if resume:
-        if run_dir is None:
-            raise ConfigError("resume needs the run directory (out=...)")
-        rundir.read_config(run_dir)  # "not a run directory" comes before a lock file is made in it
-        lock = DirectoryLock(run_dir, what="run").acquire()
-    elif run_dir is not None:
-        from nasloop import __version__
-
-        lock = rundir.create(run_dir, {**payload, "nasloop_version": __version__,
-                                       "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
-    try:
-        return _run_locked(payload, run_dir=run_dir, resume=resume, space_obj=space_obj, benchmark=benchmark,
-                           strategy_obj=strategy_obj, predictor_obj=predictor_obj, budget=budget, metric=metric,
-                           report=report, cfg=cfg, loop_seed=loop_seed, callback=callback)
-    finally:
-        if lock is not None:
-            lock.release()
+    return {"payload": payload, "space_obj": space_obj, "benchmark": benchmark, "strategy_obj": strategy_obj,
+            "predictor_obj": predictor_obj, "budget": budget, "metric": metric, "report": report, "cfg": cfg,
+            "loop_seed": loop_seed}
 
 
 def _run_locked(payload: dict[str, Any], *, run_dir: Path | None, resume: bool, space_obj: Any, benchmark: Any,

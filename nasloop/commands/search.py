@@ -98,11 +98,7 @@ def search(ctx: click.Context, resume: str | None, config_file: str | None, quie
     """
     from nasloop.loop import resume_search, run_options, run_search
 
-    given = {k: v for k, v in flags.items() if ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE}
-    for name in ("max_cost", "max_seconds"):
-        check_finite_flag(name, given.get(name))
-    from_file = _file_options(config_file)
-    chosen = {**from_file, **given}
+    chosen = chosen_options(ctx, flags, config_file)
     with _Bar(flags["budget"] if resume is None else None, disable=quiet) as bar:
         if resume is not None:
             from nasloop.loop import check_resume_names
@@ -121,7 +117,7 @@ def search(ctx: click.Context, resume: str | None, config_file: str | None, quie
                 result = run_search(**options, out=resume, resume=True, callback=bar.update,
                                     on_benchmark=bar.attach)
         else:
-            options = _apply({}, {**flags, **chosen})
+            options = new_run_options(flags, chosen)
             out = flags["out"] if "out" not in chosen else chosen["out"]
             if out is None:
                 from nasloop.rundir import new_run_id
@@ -133,6 +129,19 @@ def search(ctx: click.Context, resume: str | None, config_file: str | None, quie
         emit_json(result.summary)
     else:
         _print_summary(result.summary)
+
+
+def chosen_options(ctx: click.Context, flags: dict[str, Any], config_file: str | None) -> dict[str, Any]:
+    """The options the user chose: those of the TOML file, overridden by flags given on the command line."""
+    given = {k: v for k, v in flags.items() if ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE}
+    for name in ("max_cost", "max_seconds"):
+        check_finite_flag(name, given.get(name))
+    return {**_file_options(config_file), **given}
+
+
+def new_run_options(flags: dict[str, Any], chosen: dict[str, Any]) -> dict[str, Any]:
+    """``run_search`` keyword arguments (less ``out``) of a new run: flag defaults, then ``chosen``."""
+    return _apply({}, {**flags, **chosen})
 
 
 def _file_options(path: str | None) -> dict[str, Any]:
