@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -59,6 +60,77 @@ class SearchProgress:
 Callback = Callable[[SearchProgress], None]
 
 
+class Snapshots:
+    """The predictor after its latest fit, as tensors (``predictor.pt``) plus JSON (``predictor.json``).
+
+    Resume loads it instead of redoing the fits of the finished rounds. Nothing executable is read:
+    the tensors load with ``torch.load(weights_only=True)`` into the predictor the run builds from its
+    registered name, through the predictor's ``restore_state``. Predictors without
+    ``snapshot_state`` / ``restore_state`` (the random forest, most plug-ins) are refitted fit by fit
+    instead, which gives the same state because fits are deterministic. The JSON records the SHA-256
+    of the tensor file; a pair that does not match (a kill between the two renames) is ignored.
+
+    Args:
+        directory: the run directory.
+    """
+
+    TENSORS, META = "predictor.pt", "predictor.json"
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+
+    def save(self, n_fits: int, predictor: Any) -> None:
+        import hashlib
+        import io
+
+        import torch
+
+        from nasloop.rundir import atomic_write_json
+
+        state = predictor.snapshot_state() if hasattr(predictor, "snapshot_state") else None
+        if state is None:
+            return
+        tensors, meta = state
+        buffer = io.BytesIO()
+        torch.save(tensors, buffer)
+        blob = buffer.getvalue()
+        tmp = self.directory / f".{self.TENSORS}.tmp"
+        tmp.write_bytes(blob)
+        os.replace(tmp, self.directory / self.TENSORS)
+        atomic_write_json(self.directory / self.META, {"n_fits": n_fits, "sha256": hashlib.sha256(blob).hexdigest(),
+                                                       "state": meta})
+
+    def load_into(self, predictor: Any, max_fits: int) -> int:
+        """Restore the snapshot into ``predictor``; the number of fits it holds (0: nothing loaded)."""
+        import hashlib
+        import io
+        import json
+
+        if not hasattr(predictor, "restore_state"):
+            return 0
+        try:
+            meta = json.loads((self.directory / self.META).read_text(encoding="utf-8"))
+            blob = (self.directory / self.TENSORS).read_bytes()
+        except FileNotFoundError:
+            return 0
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring the predictor snapshot in %s (%s)", self.directory, exc)
+            return 0
+        n_fits = meta.get("n_fits") if isinstance(meta, dict) else None
+        if not isinstance(n_fits, int) or not 0 < n_fits <= max_fits \
+                or meta.get("sha256") != hashlib.sha256(blob).hexdigest():
+            return 0
+        import torch
+
+        try:
+            tensors = torch.load(io.BytesIO(blob), weights_only=True, map_location="cpu")
+            predictor.restore_state(tensors, meta["state"])
+        except Exception as exc:  # a damaged or foreign snapshot: refitting is always possible
+            log.warning("ignoring the predictor snapshot in %s (%s: %s)", self.directory, type(exc).__name__, exc)
+            return 0
+        return n_fits
+
+
 class SearchEngine:
     """One run: its history, best so far, predictor-quality pairs and timers; :meth:`run` runs it.
 
@@ -68,7 +140,8 @@ class SearchEngine:
 
     def __init__(self, *, space, benchmark, strategy, predictor, budget: Budget, metric: str,
                  cfg: SearchConfig, loop_seed: int, journal: list[Record], history_writer, rounds_writer,
-                 logged_rounds: int, callback: Callback | None, logged_fit_s: float = 0.0) -> None:
+                 logged_rounds: int, callback: Callback | None, snapshots: Snapshots | None = None,
+                 logged_fit_s: float = 0.0) -> None:
         self.space, self.benchmark, self.strategy, self.predictor = space, benchmark, strategy, predictor
         self.budget, self.metric, self.cfg, self.loop_seed = budget, metric, cfg, loop_seed
         self.journal, self.history_writer, self.rounds_writer = journal, history_writer, rounds_writer
@@ -88,6 +161,7 @@ class SearchEngine:
         self.n_fit_at: int | None = None
         self.fit_plan: list[int] = []  # training-set size of every fit due so far, in order
         self.fits_done = 0  # fits the predictor object has been through
+        self.snapshots = snapshots
         self.round = 0
         self.stopped = "budget"
         self.timers = {"fit_s": 0.0, "predict_s": 0.0, "strategy_s": 0.0, "query_s": 0.0}
@@ -288,16 +362,19 @@ class SearchEngine:
             self._ensure_fitted()
 
     def _ensure_fitted(self) -> None:
-        """Bring the predictor to the state after every planned fit, fitting in order.
+        """Bring the predictor to the state after every planned fit: from the snapshot, then by fitting.
 
-        A resumed run defers the fits of the rounds it replays and makes them here, one after the
-        other on the same training sets, so warm starts chain exactly as in the uninterrupted run
-        (fits are deterministic). Nothing of the predictor is stored in the run directory: a stored
-        predictor would have to be unpickled, and a run directory is not trusted code.
+        A resumed run defers the fits of the rounds it replays. It loads the snapshot of the latest
+        fit when the predictor can restore one, and makes the missing fits here, in order and on the
+        same training sets, so warm starts chain exactly as in the uninterrupted run.
         """
         target = len(self.fit_plan)
         if self.fits_done == target:
             return
+        if self.fits_done == 0 and self.snapshots is not None:
+            # Only a resumed run can find a snapshot ahead of its predictor, and only before its first
+            # fit here; later snapshots are this engine's own saves.
+            self.fits_done = self.snapshots.load_into(self.predictor, target)
         train = [r for r in self.records if math.isfinite(self._value(r))]
         for i in range(self.fits_done, target):
             rows = train[: self.fit_plan[i]]
@@ -307,6 +384,8 @@ class SearchEngine:
             self.predictor.fit(graphs, np.array([self._value(r) for r in rows]))
             self.timers["fit_s"] += time.perf_counter() - t0
             self.fits_done = i + 1
+            if self.snapshots is not None:
+                self.snapshots.save(self.fits_done, self.predictor)
 
     def _query(self, arch: Hashable, *, round_: int, mean: float | None = None, std: float | None = None) -> Record:
         """The true result of ``arch``: from the history when known (never charged twice)."""

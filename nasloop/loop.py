@@ -28,7 +28,7 @@ import numpy as np
 
 from nasloop import rundir
 from nasloop.budget import Budget
-from nasloop.engine import Callback, SearchEngine, SearchProgress, summarize
+from nasloop.engine import Callback, SearchEngine, SearchProgress, Snapshots, summarize
 from nasloop.errors import ConfigError
 from nasloop.fingerprint import check_unchanged, fingerprints
 from nasloop.history import JsonlWriter, read_history, read_jsonl
@@ -263,6 +263,7 @@ def _run_locked(payload: dict[str, Any], *, run_dir: Path | None, resume: bool, 
             budget=budget, metric=metric, cfg=resolve_pool(cfg, space_obj), loop_seed=loop_seed, journal=journal,
             history_writer=writers[0], rounds_writer=writers[1], logged_rounds=logged_rounds,
             logged_fit_s=logged_fit_s, callback=callback,
+            snapshots=Snapshots(run_dir) if run_dir is not None and predictor_obj is not None else None,
         )
         search.run()
     finally:

@@ -1,5 +1,6 @@
 """Run directories ``runs/<run-id>/``: ``config.json`` (written first), ``history.jsonl``,
-``rounds.jsonl``, ``summary.json`` and the lock file ``.nasloop.lock`` (see :mod:`nasloop.locks`).
+``rounds.jsonl``, ``summary.json``, the lock file ``.nasloop.lock`` (see :mod:`nasloop.locks`) and,
+for torch predictors, the snapshot ``predictor.pt`` + ``predictor.json`` (see ``engine.Snapshots``).
 """
 
 from __future__ import annotations

@@ -419,3 +419,41 @@ def test_any_study_file_is_a_valid_study_inside_its_directory_or_a_nasloop_error
     study = (path.parent / "s").resolve()
     for job in jobs_of(spec, study):
         assert job.run_dir.resolve().parent.parent == study  # <study>/<config folder>/seed-<k>
+
+
+# --- the predictor snapshot: tensors + JSON -----------------------------------------------------------
+@pytest.mark.parametrize("predictor", ["mlp", pytest.param("nnformer", marks=pytest.mark.slow)])
+def test_a_torch_predictor_resumes_from_its_tensor_snapshot_exactly(nb201_cifar10_path, tmp_path, predictor):
+    """Killed at query 22 of 30 (round 4): resume restores fit #3 from predictor.pt / predictor.json
+    (torch.load with weights_only=True) and makes only the fits still to come; the history equals the
+    uninterrupted run's. A damaged snapshot is ignored and the fits are redone, with the same result."""
+    cfg = SearchConfig(n_warmup=10, n_per_round=4, n_pool=50, n_local=2, max_fit_steps=20)
+    ref = tmp_path / "ref"
+    run_search("nb201", None, "evolution", 30, predictor, data=str(nb201_cifar10_path), seed=1, config=cfg, out=ref)
+
+    def killed(out: Path) -> Path:
+        def stop(event):
+            if event.phase == "query" and not event.replay and event.n_queries == 22:
+                raise KeyboardInterrupt  # as a kill: the files are as they were after query 22
+        with pytest.raises(KeyboardInterrupt):
+            run_search("nb201", None, "evolution", 30, predictor, data=str(nb201_cifar10_path), seed=1, config=cfg,
+                       out=out, callback=stop)
+        return out
+
+    run = killed(tmp_path / "run")
+    meta = json.loads((run / "predictor.json").read_text())
+    assert meta["n_fits"] == 3 and (run / "predictor.pt").exists()
+    events: list = []
+    resume_search(run, callback=events.append)
+    assert sum(e.phase == "fit" for e in events) == 2  # fits #4 and #5 only
+    assert [json.loads(x)["arch"] for x in (run / "history.jsonl").read_text().splitlines()] == \
+        [json.loads(x)["arch"] for x in (ref / "history.jsonl").read_text().splitlines()]
+
+    damaged = killed(tmp_path / "damaged")
+    (damaged / "predictor.pt").write_bytes(b"not a tensor file")
+    events.clear()
+    resume_search(damaged, callback=events.append)
+    assert sum(e.phase == "fit" for e in events) == 5  # the snapshot's hash does not match: all refitted
+    assert (damaged / "history.jsonl").read_text().count("\n") == 30
+    assert [json.loads(x)["arch"] for x in (damaged / "history.jsonl").read_text().splitlines()] == \
+        [json.loads(x)["arch"] for x in (ref / "history.jsonl").read_text().splitlines()]
