@@ -532,6 +532,26 @@ def _resume_pkl(tmp: Path) -> Outcome:
     return out
 
 
+@case("resume with a hostile predictor.pt (matching predictor.json)")
+def _resume_pt(tmp: Path) -> Outcome:
+    import torch
+
+    run = tmp / "run"
+    args = ["search", "--data", str(CIFAR), "--out", str(run), "--predictor", "mlp", "--max-fit-steps", "20",
+            "--budget", "20", "-q"]
+    proc = launch("history:19:ENOSPC", *args)  # stopped one query short, after two fits
+    if proc.returncode != 2 or not (run / "predictor.json").exists():
+        return Outcome(unexpected=f"setup: {proc.stderr.strip()}")
+    torch.save({"weights": Evil(tmp / "pwned")}, run / "predictor.pt")
+    meta = json.loads((run / "predictor.json").read_text())
+    meta["sha256"] = hashlib.sha256((run / "predictor.pt").read_bytes()).hexdigest()
+    (run / "predictor.json").write_text(json.dumps(meta))
+    out = judge(nasloop("search", "--resume", str(run), "-q"), reject=False)
+    out.internal = out.internal or "Traceback" in out.stderr
+    out.executed = (tmp / "pwned").exists()
+    return out
+
+
 @case("resume a plug-in run without naming the plug-in")
 def _resume_plugin(tmp: Path) -> Outcome:
     run = good_run(tmp, "run", "--predictor", TOY)
