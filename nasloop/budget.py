@@ -28,10 +28,13 @@ class Budget:
     _start: float = field(default_factory=time.monotonic, repr=False)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.n_queries, int) or self.n_queries <= 0:
+        if isinstance(self.n_queries, bool) or not isinstance(self.n_queries, int) or self.n_queries <= 0:
             raise ConfigError(f"budget must be a positive number of queries, got {self.n_queries!r}")
-        if self.max_cost <= 0 or self.max_seconds <= 0:
-            raise ConfigError("cost and time budgets must be positive")
+        for name in ("max_cost", "max_seconds"):
+            value = getattr(self, name)
+            # `not value > 0` also refuses NaN; infinity means "no limit".
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
 
     @property
     def remaining(self) -> int:

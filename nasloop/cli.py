@@ -7,6 +7,7 @@ error (set ``NASLOOP_DEBUG=1`` for the traceback).
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import sys
@@ -78,13 +79,28 @@ def main(argv: list[str] | None = None) -> Any:
     except KeyboardInterrupt:
         click.echo("nasloop: interrupted", err=True)
         sys.exit(130)
+    except OSError as exc:
+        if exc.errno not in _USER_OS_ERRORS:
+            _internal_error(exc)
+        where = f" {exc.filename}" if exc.filename else ""
+        click.echo(f"nasloop: error: cannot write or read{where}: {exc.strerror or exc}", err=True)
+        sys.exit(2)
     except Exception as exc:
-        if os.environ.get("NASLOOP_DEBUG"):
-            traceback.print_exc()
-        click.echo(f"nasloop: internal error: {type(exc).__name__}: {exc} (NASLOOP_DEBUG=1 for details)",
-                   err=True)
-        sys.exit(1)
+        _internal_error(exc)
     sys.exit(0)
+
+
+# Errors of the place the user chose (full or read-only disk, no permission, a file where a folder
+# should be): their message, exit 2. Any other OSError is a bug (exit 1).
+_USER_OS_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EISDIR,
+                   errno.EEXIST, errno.ENAMETOOLONG, errno.EFBIG, errno.ELOOP}
+
+
+def _internal_error(exc: BaseException) -> None:
+    if os.environ.get("NASLOOP_DEBUG"):
+        traceback.print_exc()
+    click.echo(f"nasloop: internal error: {type(exc).__name__}: {exc} (NASLOOP_DEBUG=1 for details)", err=True)
+    sys.exit(1)
 
 
 if __name__ == "__main__":

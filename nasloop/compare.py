@@ -13,7 +13,9 @@ import json
 import os
 import re
 import signal
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
@@ -22,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from nasloop.errors import ConfigError
-from nasloop.rundir import atomic_write_json
+from nasloop.locks import LOCK_FILE, DirectoryLock
+from nasloop.rundir import atomic_write_json, make_directory, remove_new_directory
 from nasloop.search_config import SearchConfig
 
 
@@ -39,14 +42,36 @@ class StudyConfig:
     predictor_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not self.label:
+        for name in ("strategy", "predictor", "label", "preset"):
+            if not isinstance(getattr(self, name), str):
+                raise ConfigError(f"a configuration's {name} must be a string, got {getattr(self, name)!r}")
+        for name in ("search", "strategy_options", "predictor_options"):
+            if not isinstance(getattr(self, name), dict):
+                raise ConfigError(f"a configuration's {name} must be a table, got {getattr(self, name)!r}")
+        if self.label:
+            check_label(self.label)
+        else:
             name = self.strategy if self.predictor == "none" else f"{self.strategy} + {self.predictor}"
             object.__setattr__(self, "label", name)
         SearchConfig.from_json(self.search)  # validate the loop options now, not in a worker
 
     @property
     def folder(self) -> str:
-        return re.sub(r"[^A-Za-z0-9_.-]+", "-", self.label).strip("-").lower() or "config"
+        # Only letters, digits, "_", "-" and inner dots; never "." or ".." (the runs stay inside the study).
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", self.label).lower()
+        return re.sub(r"\.{2,}", ".", slug).strip("-.") or "config"
+
+
+# A label names a folder of the study: letters, digits, spaces and a few separators, with a letter or
+# digit first (so "." and ".." cannot escape the study directory).
+LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.,:+=()-]{0,79}")
+
+
+def check_label(label: str) -> str:
+    if not LABEL.fullmatch(label):
+        raise ConfigError(f"configuration label {label!r} is not allowed: use 1-80 letters, digits, spaces or "
+                          "_ . , : + = ( ) -, starting with a letter or digit")
+    return label
 
 
 @dataclass(frozen=True)
@@ -97,30 +122,64 @@ def jobs_of(spec: StudySpec, study_dir: Path) -> list[Job]:
     return [Job(c, s, study_dir / c.folder / f"seed-{s}") for s in spec.seeds for c in spec.configs]
 
 
-def prepare(spec: StudySpec, study_dir: str | Path) -> Path:
-    """Create the study directory with ``study.json``, or check it matches an existing one.
+def prepare(spec: StudySpec, study_dir: str | Path) -> DirectoryLock:
+    """Create and lock the study directory with ``study.json``, or lock and check an existing one.
 
     An existing study may grow: a larger budget (its runs go on to it) and more seeds (they start).
-    Everything else must be as before.
+    Everything else must be as before. Returns the study's lock (held until the caller releases it):
+    a second ``compare`` of the same study is refused while this one runs.
     """
     study_dir = Path(study_dir)
+    _check_study_place(study_dir)
+    created = make_directory(study_dir, "study")
+    lock = DirectoryLock(study_dir, what="study")
+    try:
+        lock.acquire()
+        _write_or_check_spec(spec, study_dir)
+    except BaseException as exc:
+        lock.release()
+        if created:
+            remove_new_directory(study_dir)
+        if isinstance(exc, OSError):
+            raise ConfigError(f"cannot write study directory {str(study_dir)!r}: {exc.strerror or exc}") from None
+        raise
+    return lock
+
+
+def _check_study_place(study_dir: Path) -> None:
+    """A study directory is new, empty, or a study (``study.json``); nothing else is touched."""
+    try:
+        if study_dir.exists() and not study_dir.is_dir():
+            raise ConfigError(f"{str(study_dir)!r} is a file, not a study directory; choose another --out")
+        foreign = (study_dir.is_dir() and not (study_dir / "study.json").is_file()
+                   and any(p.name != LOCK_FILE for p in study_dir.iterdir()))
+    except OSError as exc:
+        raise ConfigError(f"cannot use {str(study_dir)!r} as a study directory: {exc.strerror or exc}") from None
+    if foreign:
+        raise ConfigError(f"{str(study_dir)!r} exists and is not a nasloop study; choose another --out")
+
+
+def _write_or_check_spec(spec: StudySpec, study_dir: Path) -> None:
     spec_file = study_dir / "study.json"
+    wanted = json.loads(json.dumps(spec.to_json()))
     if spec_file.is_file():
-        existing = json.loads(spec_file.read_text())
-        wanted = json.loads(json.dumps(spec.to_json()))
+        try:
+            existing = json.loads(spec_file.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise ConfigError(f"{spec_file} is damaged (not JSON); choose another --out") from None
         if existing != wanted:
             _check_growth(study_dir, existing, wanted)
             atomic_write_json(spec_file, wanted)
-        return study_dir
-    if study_dir.exists() and any(study_dir.iterdir()):
-        raise ConfigError(f"{str(study_dir)!r} exists and is not a nasloop study; choose another --out")
-    study_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(spec_file, spec.to_json())
-    return study_dir
+        return
+    _check_study_place(study_dir)  # another process may have used it between the first check and the lock
+    atomic_write_json(spec_file, wanted)
 
 
 def _check_growth(study_dir: Path, existing: dict[str, Any], wanted: dict[str, Any]) -> None:
     """Refuse any change to a study but a larger budget and added seeds."""
+    if not isinstance(existing, dict) or not isinstance(existing.get("seeds"), list) \
+            or not isinstance(existing.get("budget"), int):
+        raise ConfigError(f"{study_dir}/study.json is not a nasloop study file; choose another --out")
     changed = sorted(k for k in set(existing) | set(wanted)
                      if k not in ("budget", "seeds") and existing.get(k) != wanted.get(k))
     dropped = sorted(set(existing["seeds"]) - set(wanted["seeds"]))
@@ -155,15 +214,51 @@ def run_job(spec_json: dict[str, Any], job_config: dict[str, Any], seed: int, ru
     return result.summary
 
 
-def _worker_init() -> None:
+def _worker_init(parent_pid: int | None = None) -> None:
     # Parallelism comes from processes; one thread each avoids oversubscribing the cores.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if parent_pid is not None:
+        die_with_parent(parent_pid)
     try:
         import torch
 
         torch.set_num_threads(1)
     except ImportError:  # pragma: no cover - torch is an install requirement
         pass
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """End this worker process when the study's main process ends, however it ends.
+
+    A SIGKILLed main process cannot stop its workers; left running, they went on writing runs that a
+    rerun of the study wrote again. On Linux the kernel sends SIGKILL to this process when its parent
+    dies (``PR_SET_PDEATHSIG``); elsewhere a daemon thread polls the parent pid twice a second. Dying
+    mid-run loses nothing: the run's lock dies with the process and its history resumes.
+    """
+    if _set_parent_death_signal():
+        if os.getppid() != parent_pid:  # the parent died before the signal was armed
+            os._exit(1)
+        return
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="nasloop-parent-watch", daemon=True).start()
+
+
+def _set_parent_death_signal() -> bool:
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        return libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
 
 
 class StudyInterrupted(KeyboardInterrupt):
@@ -206,7 +301,14 @@ def run_study(
     Returns the run summaries in job order. A job that fails stops the study with its error after
     the running jobs finish; finished runs stay on disk and a rerun continues from them.
     """
-    study_dir = prepare(spec, study_dir)
+    study_dir = Path(study_dir)
+    with prepare(spec, study_dir):
+        return run_jobs(spec, study_dir, n_jobs=n_jobs, callback=callback)
+
+
+def run_jobs(spec: StudySpec, study_dir: Path, *, n_jobs: int,
+              callback: Callable[[Job, dict[str, Any]], None] | None) -> list[dict[str, Any]]:
+    """The jobs of a study whose directory :func:`prepare` made and locked (see :func:`run_study`)."""
     jobs = jobs_of(spec, study_dir)
     spec_json = spec.to_json()
     results: dict[int, dict[str, Any]] = {}
@@ -217,7 +319,8 @@ def run_study(
             if callback:
                 callback(job, results[i])
         return [results[i] for i in range(len(jobs))]
-    with ProcessPoolExecutor(max_workers=n_jobs, mp_context=get_context("spawn"), initializer=_worker_init) as pool, \
+    with ProcessPoolExecutor(max_workers=n_jobs, mp_context=get_context("spawn"), initializer=_worker_init,
+                             initargs=(os.getpid(),)) as pool, \
             _stop_workers_on_exit(pool):
         pending = {pool.submit(run_job, spec_json, asdict(job.config), job.seed, str(job.run_dir)): i
                    for i, job in enumerate(jobs)}

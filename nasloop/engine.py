@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -60,48 +61,74 @@ Callback = Callable[[SearchProgress], None]
 
 
 class Snapshots:
-    """The predictor as it was after its latest fit, pickled to one file of the run directory.
+    """The predictor after its latest fit, as tensors (``predictor.pt``) plus JSON (``predictor.json``).
 
-    Resume loads it instead of redoing the fits of the finished rounds. A predictor that cannot be
-    pickled is simply refitted (exactly, since fits are deterministic); the file is a pickle, so
-    resume only runs you trust.
+    Resume loads it instead of redoing the fits of the finished rounds. Nothing executable is read:
+    the tensors load with ``torch.load(weights_only=True)`` into the predictor the run builds from its
+    registered name, through the predictor's ``restore_state``. Predictors without
+    ``snapshot_state`` / ``restore_state`` (the random forest, most plug-ins) are refitted fit by fit
+    instead, which gives the same state because fits are deterministic. The JSON records the SHA-256
+    of the tensor file; a pair that does not match (a kill between the two renames) is ignored.
 
     Args:
-        path: the snapshot file (written atomically: temporary file, then rename).
+        directory: the run directory.
     """
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.enabled = True
+    TENSORS, META = "predictor.pt", "predictor.json"
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
 
     def save(self, n_fits: int, predictor: Any) -> None:
-        import os
-        import pickle
+        import hashlib
+        import io
 
-        if not self.enabled:
+        import torch
+
+        from nasloop.rundir import atomic_write_json
+
+        state = predictor.snapshot_state() if hasattr(predictor, "snapshot_state") else None
+        if state is None:
             return
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        try:
-            blob = pickle.dumps((n_fits, predictor), protocol=pickle.HIGHEST_PROTOCOL)
-        except (pickle.PicklingError, TypeError, AttributeError) as exc:
-            log.info("predictor cannot be pickled (%s); a resume will refit it", exc)
-            self.enabled = False
-            self.path.unlink(missing_ok=True)
-            return
+        tensors, meta = state
+        buffer = io.BytesIO()
+        torch.save(tensors, buffer)
+        blob = buffer.getvalue()
+        tmp = self.directory / f".{self.TENSORS}.tmp"
         tmp.write_bytes(blob)
-        os.replace(tmp, self.path)
+        os.replace(tmp, self.directory / self.TENSORS)
+        atomic_write_json(self.directory / self.META, {"n_fits": n_fits, "sha256": hashlib.sha256(blob).hexdigest(),
+                                                       "state": meta})
 
-    def load(self) -> tuple[int, Any] | None:
-        import pickle
+    def load_into(self, predictor: Any, max_fits: int) -> int:
+        """Restore the snapshot into ``predictor``; the number of fits it holds (0: nothing loaded)."""
+        import hashlib
+        import io
+        import json
+
+        if not hasattr(predictor, "restore_state"):
+            return 0
+        try:
+            meta = json.loads((self.directory / self.META).read_text(encoding="utf-8"))
+            blob = (self.directory / self.TENSORS).read_bytes()
+        except FileNotFoundError:
+            return 0
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring the predictor snapshot in %s (%s)", self.directory, exc)
+            return 0
+        n_fits = meta.get("n_fits") if isinstance(meta, dict) else None
+        if not isinstance(n_fits, int) or not 0 < n_fits <= max_fits \
+                or meta.get("sha256") != hashlib.sha256(blob).hexdigest():
+            return 0
+        import torch
 
         try:
-            n_fits, predictor = pickle.loads(self.path.read_bytes())
-        except FileNotFoundError:
-            return None
-        except Exception as exc:  # a damaged or foreign file: refitting is always possible
-            log.warning("ignoring predictor snapshot %s (%s: %s)", self.path, type(exc).__name__, exc)
-            return None
-        return int(n_fits), predictor
+            tensors = torch.load(io.BytesIO(blob), weights_only=True, map_location="cpu")
+            predictor.restore_state(tensors, meta["state"])
+        except Exception as exc:  # a damaged or foreign snapshot: refitting is always possible
+            log.warning("ignoring the predictor snapshot in %s (%s: %s)", self.directory, type(exc).__name__, exc)
+            return 0
+        return n_fits
 
 
 class SearchEngine:
@@ -335,17 +362,19 @@ class SearchEngine:
             self._ensure_fitted()
 
     def _ensure_fitted(self) -> None:
-        """Bring the predictor to the state after every planned fit: from the snapshot, then by fitting."""
+        """Bring the predictor to the state after every planned fit: from the snapshot, then by fitting.
+
+        A resumed run defers the fits of the rounds it replays. It loads the snapshot of the latest
+        fit when the predictor can restore one, and makes the missing fits here, in order and on the
+        same training sets, so warm starts chain exactly as in the uninterrupted run.
+        """
         target = len(self.fit_plan)
         if self.fits_done == target:
             return
         if self.fits_done == 0 and self.snapshots is not None:
             # Only a resumed run can find a snapshot ahead of its predictor, and only before its first
-            # fit here; later snapshots are this engine's own saves (unpickling one every round cost
-            # about 3 s of a 150-query run).
-            snap = self.snapshots.load()
-            if snap is not None and self.fits_done < snap[0] <= target:
-                self.fits_done, self.predictor = snap
+            # fit here; later snapshots are this engine's own saves.
+            self.fits_done = self.snapshots.load_into(self.predictor, target)
         train = [r for r in self.records if math.isfinite(self._value(r))]
         for i in range(self.fits_done, target):
             rows = train[: self.fit_plan[i]]

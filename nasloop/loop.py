@@ -19,7 +19,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,9 @@ from nasloop import rundir
 from nasloop.budget import Budget
 from nasloop.engine import Callback, SearchEngine, SearchProgress, Snapshots, summarize
 from nasloop.errors import ConfigError
+from nasloop.fingerprint import check_unchanged, fingerprints
 from nasloop.history import JsonlWriter, read_history, read_jsonl
+from nasloop.locks import DirectoryLock
 from nasloop.search_config import SearchConfig, choose_metrics, resolve_pool
 from nasloop.space import SearchSpace
 from nasloop.types import Record
@@ -122,6 +124,51 @@ def run_search(
         ...                             out="runs/evo-nnformer-s0")  # doctest: +SKIP
         >>> result.summary["best"]["arch"], result.regret  # doctest: +SKIP
     """
+    if resume and out is not None and benchmark is None:
+        _check_data_unchanged(Path(out), space, data)
+    plan = _plan(space, benchmark, strategy, budget, predictor, data=data, dataset=dataset, metric=metric,
+                 report=report, preset=preset, seed=seed, config=config, strategy_options=strategy_options,
+                 predictor_options=predictor_options, on_benchmark=on_benchmark)
+    payload = plan.pop("payload")
+    run_dir = Path(out) if out is not None else None
+    lock: DirectoryLock | None = None
+    if resume:
+        if run_dir is None:
+            raise ConfigError("resume needs the run directory (out=...)")
+        rundir.read_config(run_dir)  # "not a run directory" comes before a lock file is made in it
+        lock = DirectoryLock(run_dir, what="run").acquire()
+    elif run_dir is not None:
+        from nasloop import __version__
+
+        lock = rundir.create(run_dir, {**payload, "nasloop_version": __version__,
+                                       "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    try:
+        return _run_locked(payload, run_dir=run_dir, resume=resume, callback=callback, **plan)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def check_search(space: str | SearchSpace = "nb201", benchmark: Any = None, strategy: str = "random",
+                 budget: int | Budget = 100, predictor: str | Any | None = "nnformer",
+                 **options: Any) -> dict[str, Any]:
+    """Validate a search as :func:`run_search` would and return what its ``config.json`` would hold.
+
+    Builds the space, benchmark, strategy and predictor (so every name, preset and option is checked)
+    and writes nothing. Takes :func:`run_search`'s arguments except ``out``, ``resume`` and ``callback``.
+
+    Raises:
+        NasloopError: for any bad input.
+    """
+    return _plan(space, benchmark, strategy, budget, predictor, **options)["payload"]
+
+
+def _plan(space: str | SearchSpace, benchmark: Any, strategy: str, budget: int | Budget, predictor: Any, *,
+          data: str | None = None, dataset: str | None = None, metric: str | None = None,
+          report: str | None = None, preset: str = "fast", seed: int = 0, config: SearchConfig | None = None,
+          strategy_options: Mapping[str, Any] | None = None, predictor_options: Mapping[str, Any] | None = None,
+          on_benchmark: Callable[[Any], None] | None = None) -> dict[str, Any]:
+    """Everything of a run built and validated before the disk is touched (``payload``: its config)."""
     from nasloop.registry import make_benchmark, make_space, make_strategy
 
     # --- validate and build everything before touching the disk -------------------------------------
@@ -158,6 +205,7 @@ def run_search(
     )
     if predictor_obj is not None and cfg.n_warmup < 2 < budget.n_queries:
         raise ConfigError(f"n_warmup must be at least 2 with a predictor (it fits on them), got {cfg.n_warmup}")
+    data_files = fingerprints(space_name, data) if benchmark_factory is None and not benchmark_given else {}
     if on_benchmark is not None:
         on_benchmark(benchmark)
     payload = {
@@ -180,14 +228,22 @@ def run_search(
         "max_seconds": None if math.isinf(budget.max_seconds) else budget.max_seconds,
         "seed": seed,
         "search": cfg.to_json(),
+        "data_files": data_files,
     }
 
+    return {"payload": payload, "space_obj": space_obj, "benchmark": benchmark, "strategy_obj": strategy_obj,
+            "predictor_obj": predictor_obj, "budget": budget, "metric": metric, "report": report, "cfg": cfg,
+            "loop_seed": loop_seed}
+
+
+def _run_locked(payload: dict[str, Any], *, run_dir: Path | None, resume: bool, space_obj: Any, benchmark: Any,
+                strategy_obj: Any, predictor_obj: Any, budget: Budget, metric: str, report: str,
+                cfg: SearchConfig, loop_seed: int, callback: Callback | None) -> SearchResult:
+    """The part of :func:`run_search` that reads and writes the run directory (its lock is held)."""
     journal: list[Record] = []
     logged_rounds, logged_fit_s = -1, 0.0
-    run_dir = Path(out) if out is not None else None
     if resume:
-        if run_dir is None:
-            raise ConfigError("resume needs the run directory (out=...)")
+        assert run_dir is not None
         stored = _check_same_config(run_dir, payload)
         journal = read_history(run_dir / rundir.HISTORY) if (run_dir / rundir.HISTORY).exists() else []
         if stored.get("budget") != budget.n_queries:
@@ -198,24 +254,18 @@ def run_search(
         logged_rounds = max((int(r["round"]) for r in logged), default=-1)
         # rounds.jsonl's fit_s is cumulative: rows this process adds continue from the last kept one.
         logged_fit_s = max((float(r.get("fit_s") or 0.0) for r in logged), default=0.0)
-    elif run_dir is not None:
-        from nasloop import __version__
-
-        rundir.create(run_dir, {**payload, "nasloop_version": __version__,
-                                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
 
     writers = (
         (JsonlWriter(run_dir / rundir.HISTORY), JsonlWriter(run_dir / rundir.ROUNDS))
         if run_dir is not None else (None, None)
     )
-    snapshots = Snapshots(run_dir / rundir.PREDICTOR) if run_dir is not None and predictor_obj is not None else None
     try:
         search = SearchEngine(
             space=space_obj, benchmark=benchmark, strategy=strategy_obj, predictor=predictor_obj,
             budget=budget, metric=metric, cfg=resolve_pool(cfg, space_obj), loop_seed=loop_seed, journal=journal,
             history_writer=writers[0], rounds_writer=writers[1], logged_rounds=logged_rounds,
             logged_fit_s=logged_fit_s, callback=callback,
-            snapshots=snapshots,
+            snapshots=Snapshots(run_dir) if run_dir is not None and predictor_obj is not None else None,
         )
         search.run()
     finally:
@@ -229,7 +279,7 @@ def run_search(
 
 
 def resume_search(run_dir: str | Path, *, budget: int | None = None, benchmark: Any = None,
-                  callback: Callback | None = None,
+                  plugins: Collection[str] = (), callback: Callback | None = None,
                   on_benchmark: Callable[[Any], None] | None = None) -> SearchResult:
     """Continue the run in ``run_dir`` (killed at any point, or finished) until its budget is spent.
 
@@ -241,6 +291,9 @@ def resume_search(run_dir: str | Path, *, budget: int | None = None, benchmark: 
             on to this many; the history is then the one of a run started with this budget. It
             must be at least the number of queries the run holds.
         benchmark: the Benchmark object, needed only for runs started with one (not from ``data``).
+        plugins: the ``"package.module:Attribute"`` plug-ins (space, strategy, predictor, benchmark
+            factory) the run uses, named again by the caller: code named only in ``config.json`` is
+            never imported (see :func:`check_resume_names`).
         callback / on_benchmark: as in :func:`run_search`.
 
     Example:
@@ -248,6 +301,7 @@ def resume_search(run_dir: str | Path, *, budget: int | None = None, benchmark: 
         >>> longer = resume_search("runs/evo-nnformer-s0", budget=300)  # doctest: +SKIP
     """
     config = rundir.read_config(run_dir)
+    check_resume_names(config, run_dir, plugins)
     if config.get("benchmark_object") and benchmark is None:
         raise ConfigError(f"{run_dir} was started with a Benchmark object; pass benchmark=... to resume it")
     options = run_options(config)
@@ -259,8 +313,47 @@ def resume_search(run_dir: str | Path, *, budget: int | None = None, benchmark: 
     return run_search(**options, out=run_dir, resume=True, callback=callback, on_benchmark=on_benchmark)
 
 
+# config.json key → (registry kind, the flag that names it again).
+_NAMED_CODE = {"space": ("search_spaces", "--space"), "strategy": ("strategies", "--strategy"),
+               "predictor": ("predictors", "--predictor"), "benchmark_factory": ("benchmarks", "--benchmark")}
+
+
+def check_resume_names(config: Mapping[str, Any], run_dir: str | Path, named: Collection[str] = ()) -> None:
+    """Refuse a ``config.json`` that would make resume import code the user did not name.
+
+    A run file is data: it may name registered spaces, strategies and predictors (built-ins and
+    installed entry points), but a ``package.module:Attribute`` plug-in is imported only when the
+    caller names it again (``named``: the ``--space`` / ``--strategy`` / ``--predictor`` /
+    ``--benchmark`` values). Nothing is imported before this check.
+    """
+    from nasloop.registry import is_registered
+
+    for key, (kind, flag) in _NAMED_CODE.items():
+        value = config.get(key)
+        if value is None or (key == "predictor" and value == "none"):
+            continue
+        if not isinstance(value, str):
+            raise ConfigError(f"{run_dir}/config.json has a damaged {key!r} entry ({value!r}); this run cannot "
+                              "be resumed")
+        registered = key != "benchmark_factory" and ":" not in value and is_registered(kind, value)
+        if key == "predictor" and config.get("predictor_params") is not None:
+            registered = False  # a predictor object's class, rebuilt from its parameters
+        if not registered and value not in named:
+            raise ConfigError(f"{run_dir}/config.json names the plug-in {key} {value!r}; code named only in "
+                              f"a run file is not imported: repeat {flag} {value} to resume this run")
+
+
 def run_options(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Keyword arguments of :func:`run_search` that reproduce the run described by ``config.json``."""
+    """Keyword arguments of :func:`run_search` that reproduce the run described by ``config.json``
+    (call :func:`check_resume_names` first: this imports a predictor object's class)."""
+    try:
+        return _run_options(config)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise ConfigError(f"the run's config.json is damaged ({type(exc).__name__}: {exc}); this run cannot "
+                          "be resumed") from None
+
+
+def _run_options(config: Mapping[str, Any]) -> dict[str, Any]:
     budget = Budget(
         n_queries=int(config["budget"]),
         max_cost=math.inf if config.get("max_cost") is None else float(config["max_cost"]),
@@ -287,6 +380,21 @@ def run_options(config: Mapping[str, Any]) -> dict[str, Any]:
         "strategy_options": config.get("strategy_options") or {},
         "predictor_options": config.get("predictor_options") or {},
     }
+
+
+def check_parts(space: SearchSpace, *, strategy: str, predictor: str, preset: str, config: SearchConfig,
+                budget: int, strategy_options: Mapping[str, Any], predictor_options: Mapping[str, Any]) -> None:
+    """Build (and drop) the strategy and predictor of a run as :func:`run_search` would: every name,
+    preset and option error comes now, before a study writes anything."""
+    from nasloop.registry import make_strategy
+
+    budget_obj = Budget(n_queries=budget)
+    _check_finite_space(space, config, budget_obj)
+    make_strategy(strategy, space, seed=0, **dict(strategy_options))
+    predictor_obj = _build_predictor(predictor, preset=preset, seed=0, cfg=config,
+                                     options=dict(predictor_options))[0]
+    if predictor_obj is not None and config.n_warmup < 2 < budget:
+        raise ConfigError(f"n_warmup must be at least 2 with a predictor (it fits on them), got {config.n_warmup}")
 
 
 # --- helpers ------------------------------------------------------------------------------------------
@@ -334,14 +442,16 @@ def _build_predictor(predictor: Any, *, preset: str, seed: int, cfg: SearchConfi
     if not isinstance(predictor, str):
         params = predictor.get_params() if hasattr(predictor, "get_params") else {}
         return predictor, _target(predictor), {}, {k: v for k, v in params.items() if _jsonable(v)}
-    from nasloop.registry import resolve
+    from nasloop.registry import build, resolve
 
+    if not isinstance(preset, str):
+        raise ConfigError(f"preset must be a name such as 'fast', got {preset!r}")
     factory = resolve("predictors", predictor)
     if "warm_start" not in options and _accepts(factory, "warm_start"):
         options["warm_start"] = cfg.warm_start
     if cfg.max_fit_steps is not None and "max_fit_steps" not in options and _accepts(factory, "max_fit_steps"):
         options["max_fit_steps"] = cfg.max_fit_steps
-    return factory(preset=preset, seed=seed, **options), predictor, options, None
+    return build("predictors", predictor, factory, preset=preset, seed=seed, **options), predictor, options, None
 
 
 def _accepts(factory: Any, name: str) -> bool:
@@ -371,6 +481,14 @@ _RERUN_KEYS = ("space", "data", "dataset", "benchmark", "benchmark_factory", "me
                "max_seconds", "seed", "search")
 
 
+def _check_data_unchanged(run_dir: Path, space: str | SearchSpace, data: str | None) -> None:
+    """Refuse a resume whose data files changed before they are loaded: an edited table is reported as
+    changed, not by whatever its new content fails (or, worse, passes) in the loader."""
+    stored = rundir.read_config(run_dir).get("data_files")
+    if stored is not None:
+        check_unchanged(run_dir, stored, fingerprints(space if isinstance(space, str) else _target(space), data))
+
+
 def _check_same_config(run_dir: Path, payload: dict[str, Any]) -> dict[str, Any]:
     """The run's stored ``config.json``, after checking that it agrees with ``payload``."""
     stored = rundir.read_config(run_dir)
@@ -381,6 +499,14 @@ def _check_same_config(run_dir: Path, payload: dict[str, Any]) -> dict[str, Any]
     if diffs:
         raise ConfigError(f"{run_dir} was started with other options ({'; '.join(diffs)}); drop the "
                           "conflicting flags to resume it, or start a new run")
+    if "data_files" in stored:
+        check_unchanged(run_dir, stored["data_files"], payload["data_files"])
+    else:
+        # Written before fingerprints existed: nothing to compare with. The files as they are now are
+        # recorded, so later resumes of this run are checked.
+        log.warning("%s has no data fingerprints (an older run); recording the current files", run_dir)
+        rundir.atomic_write_json(run_dir / rundir.CONFIG,
+                                 {**rundir.read_config(run_dir), "data_files": payload["data_files"]})
     return stored
 
 

@@ -129,9 +129,61 @@ def make_benchmark(space_name: str, *, data: str | None = None, dataset: str | N
     return resolve("benchmarks", space_name)(data=data, dataset=dataset)
 
 
+def is_registered(kind: str, name: str) -> bool:
+    """Whether ``name`` is a built-in or entry-point name of ``kind`` (nothing is imported)."""
+    return name in BUILTINS[kind] or name in _entry_point_targets(kind)
+
+
+def build(kind: str, name: str, factory: Callable[..., Any], *args: Any, **options: Any) -> Any:
+    """``factory(*args, **options)``, with unknown or ill-typed options as one-line :class:`ConfigError`.
+
+    Options come from flags and TOML files; a keyword the factory does not take, or a value its
+    constructor rejects with ``TypeError`` / ``ValueError``, is the user's input, not a bug.
+    """
+    from nasloop.errors import ConfigError, NasloopError
+
+    unknown = _unknown_keywords(factory, options)
+    if unknown:
+        raise ConfigError(f"{_SINGULAR[kind]} {name!r} has no option(s) {unknown}; "
+                          f"it takes {_keywords(factory) or 'none'}")
+    try:
+        obj = factory(*args, **options)
+        validate = getattr(obj, "validate", None)
+        if callable(validate):  # e.g. a predictor's preset, checked now rather than at its first fit
+            validate()
+    except NasloopError:
+        raise
+    except (TypeError, ValueError) as exc:
+        given = {k: v for k, v in options.items() if k not in ("seed", "preset")}
+        raise ConfigError(f"{_SINGULAR[kind]} {name!r} rejected its options {given}: {exc}") from None
+    return obj
+
+
+def _parameters(factory: Callable[..., Any]) -> dict[str, Any] | None:
+    import inspect
+
+    try:
+        return dict(inspect.signature(factory).parameters)
+    except (TypeError, ValueError):
+        return None
+
+
+def _unknown_keywords(factory: Callable[..., Any], options: dict[str, Any]) -> list[str]:
+    params = _parameters(factory)
+    if params is None or any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        return []
+    return sorted(k for k in options if k not in params or params[k].kind == params[k].POSITIONAL_ONLY)
+
+
+def _keywords(factory: Callable[..., Any]) -> str:
+    params = _parameters(factory) or {}
+    return ", ".join(k for k, p in params.items()
+                     if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and k not in ("space", "seed", "preset"))
+
+
 def make_strategy(name: str, space: Any, *, seed: int = 0, **options: Any) -> Any:
-    return resolve("strategies", name)(space, seed=seed, **options)
+    return build("strategies", name, resolve("strategies", name), space, seed=seed, **options)
 
 
 def make_predictor(name: str, *, preset: str = "fast", seed: int = 0, **options: Any) -> Any:
-    return resolve("predictors", name)(preset=preset, seed=seed, **options)
+    return build("predictors", name, resolve("predictors", name), preset=preset, seed=seed, **options)

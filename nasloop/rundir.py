@@ -1,5 +1,6 @@
 """Run directories ``runs/<run-id>/``: ``config.json`` (written first), ``history.jsonl``,
-``rounds.jsonl``, ``summary.json`` and, for predictor runs, ``predictor.pkl``.
+``rounds.jsonl``, ``summary.json``, the lock file ``.nasloop.lock`` (see :mod:`nasloop.locks`) and,
+for torch predictors, the snapshot ``predictor.pt`` + ``predictor.json`` (see ``engine.Snapshots``).
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from nasloop.errors import ConfigError
+from nasloop.locks import LOCK_FILE, DirectoryLock
 
 CONFIG = "config.json"
 HISTORY = "history.jsonl"
 ROUNDS = "rounds.jsonl"
 SUMMARY = "summary.json"
-PREDICTOR = "predictor.pkl"  # the predictor after its latest fit (lets resume skip finished fits)
+# Written by earlier versions (a pickled predictor); never read: resume refits the predictor instead.
+LEGACY_PREDICTOR = "predictor.pkl"
 
 
 def new_run_id(space: str, strategy: str, predictor: str, seed: int, *, root: str | Path = "runs") -> str:
@@ -39,11 +42,15 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename (never a half-written file)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk must not leave a half-written temporary file
+        raise
 
 
 def atomic_write_json(path: str | Path, payload: Any) -> None:
@@ -52,29 +59,62 @@ def atomic_write_json(path: str | Path, payload: Any) -> None:
 
 
 def check_new(path: str | Path) -> Path:
-    """``path`` as a place for a new run: it must not exist or be an empty folder."""
+    """``path`` as a place for a new run: it must not exist or be an empty folder (a lock file aside)."""
     path = Path(path)
-    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+    try:
+        occupied = path.exists() and (not path.is_dir() or any(p.name != LOCK_FILE for p in path.iterdir()))
+    except OSError as exc:
+        raise ConfigError(f"cannot use {str(path)!r} as a run directory: {exc.strerror or exc}") from None
+    if occupied:
         raise ConfigError(
             f"{str(path)!r} already exists; choose another --out, or continue it with --resume {path}"
         )
     return path
 
 
-def create(path: str | Path, config: dict[str, Any]) -> Path:
-    """Make the run directory and write ``config.json`` into it before anything else."""
-    path = check_new(path)
-    existed = path.exists()
-    path.mkdir(parents=True, exist_ok=True)
+def make_directory(path: Path, what: str) -> bool:
+    """``mkdir -p path``; whether it was created. OS refusals (a file in the way, a read-only or full
+    disk) become a one-line :class:`ConfigError`."""
+    existed = path.is_dir()
     try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ConfigError(f"cannot create {what} directory {str(path)!r}: a file is in the way") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot create {what} directory {str(path)!r}: {exc.strerror or exc}") from None
+    return not existed
+
+
+def create(path: str | Path, config: dict[str, Any]) -> DirectoryLock:
+    """Make the run directory, lock it, and write ``config.json`` into it before anything else.
+
+    Returns the held lock (the caller releases it when the run ends). On any failure nothing is left:
+    a directory this call created is removed again.
+    """
+    path = check_new(path)
+    created = make_directory(path, "run")
+    lock = DirectoryLock(path, what="run")
+    try:
+        lock.acquire()
+        check_new(path)  # another process may have started a run here between the check and the lock
         atomic_write_json(path / CONFIG, config)
-    except BaseException:
-        if not existed:
-            for child in path.iterdir():
-                child.unlink()
-            path.rmdir()
+    except BaseException as exc:
+        lock.release()
+        if created:
+            remove_new_directory(path)
+        if isinstance(exc, OSError):
+            raise ConfigError(f"cannot write run directory {str(path)!r}: {exc.strerror or exc}") from None
         raise
-    return path
+    return lock
+
+
+def remove_new_directory(path: Path) -> None:
+    import contextlib
+
+    with contextlib.suppress(OSError):
+        for child in path.iterdir():
+            child.unlink()
+        path.rmdir()
 
 
 def read_config(path: str | Path) -> dict[str, Any]:

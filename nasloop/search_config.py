@@ -93,8 +93,11 @@ class SearchConfig:
         if not isinstance(self.skip_equivalent, bool):
             raise ConfigError(f"skip_equivalent must be true or false, got {self.skip_equivalent!r}")
         check_rule(self.acquisition)
-        if not self.ucb_beta >= 0:
-            raise ConfigError(f"ucb_beta must be >= 0, got {self.ucb_beta!r}")
+        beta = self.ucb_beta
+        if isinstance(beta, bool) or not isinstance(beta, int | float) or not 0 <= beta < float("inf"):
+            raise ConfigError(f"ucb_beta must be a finite number >= 0, got {beta!r}")
+        if not isinstance(self.warm_start, bool):
+            raise ConfigError(f"warm_start must be true or false, got {self.warm_start!r}")
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -120,7 +123,7 @@ class SearchConfig:
             return text
         try:
             return int(text)
-        except ValueError:
+        except (TypeError, ValueError):
             raise ConfigError(f"n_pool must be a positive integer, 'all' or 'auto', got {text!r}") from None
 
 

@@ -197,14 +197,26 @@ class RandomForestPredictor(Predictor):
         batch = self._graph_encoder.encode(graphs)
         return flat_encoding(batch, *self.capacity_).numpy()
 
-    def fit(self, graphs: Sequence[ArchGraph], y: Sequence[float]) -> RandomForestPredictor:
+    def validate(self) -> None:
+        """Check preset, target, tree count and forest options now (``ConfigError``), not at the first fit."""
         from sklearn.ensemble import RandomForestRegressor
 
-        y_arr = validate_training_data(graphs, y)
         if self.preset not in PRESETS:
             raise ConfigError(f"unknown preset {self.preset!r}; expected one of {PRESETS}")
         if self.target not in TARGETS:
             raise ConfigError(f"unknown target {self.target!r}; expected one of {TARGETS}")
+        n = self.n_estimators
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            raise ConfigError(f"n_estimators must be a positive integer, got {n!r}")
+        unknown = sorted(set(self.config or {}) - set(RandomForestRegressor().get_params()))
+        if unknown:
+            raise ConfigError(f"RandomForestPredictor config has unknown keys {unknown}")
+
+    def fit(self, graphs: Sequence[ArchGraph], y: Sequence[float]) -> RandomForestPredictor:
+        from sklearn.ensemble import RandomForestRegressor
+
+        y_arr = validate_training_data(graphs, y)
+        self.validate()
         if self.target == "latency" and np.any(y_arr <= 0):
             raise ConfigError("target='latency' needs positive values; got values <= 0")
         graphs = list(graphs)

@@ -396,6 +396,10 @@ class TorchPredictor(Predictor):
         return n_ops, max_nodes
 
     # --- configuration ----------------------------------------------------------------------------
+    def validate(self) -> None:
+        """Check preset, target and config overrides now (``ConfigError``), not at the first fit."""
+        self._configs()
+
     def _configs(self) -> tuple[Any, TrainConfig]:
         if self.preset not in PRESETS:
             raise ConfigError(f"unknown preset {self.preset!r}; expected one of {PRESETS}")
@@ -512,6 +516,59 @@ class TorchPredictor(Predictor):
                                  else train_cfg.predict_threads)
         log.debug("fitted %s: %s", type(self).__name__, self.fit_info_)
         return self
+
+    # --- snapshots: tensors + JSON, no pickle (nasloop.engine.Snapshots) --------------------------
+    def snapshot_state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+        """The fitted state as named tensors (every member's and EMA's ``state_dict``) and JSON
+        settings; ``None`` before the first fit. :meth:`restore_state` rebuilds it exactly."""
+        if not hasattr(self, "members_"):
+            return None
+        tensors: dict[str, torch.Tensor] = {}
+        for k, (model, ema) in enumerate(zip(self.members_, self.emas_)):
+            for prefix, module in ((f"member.{k}.", model), (f"ema.{k}.", ema)):
+                if module is not None:
+                    tensors.update({prefix + name: t.detach().cpu() for name, t in module.state_dict().items()})
+        meta = {
+            "n_members": len(self.members_), "has_ema": [ema is not None for ema in self.emas_],
+            "capacity": list(self.capacity_), "scaler": [self.scaler_.target, self.scaler_.shift, self.scaler_.scale],
+            "fitted_target": self.fitted_target_, "n_fits": self.n_fits_, "fit_info": self.fit_info_,
+            "predict_batch_size": self.predict_batch_size_, "predict_threads": self.predict_threads_,
+        }
+        return tensors, meta
+
+    def restore_state(self, tensors: Mapping[str, torch.Tensor], meta: Mapping[str, Any]) -> None:
+        """Load a :meth:`snapshot_state` into this (unfitted) predictor of the same settings."""
+        model_cfg, _ = self._configs()
+        device = self._torch_device()
+        capacity = tuple(int(x) for x in meta["capacity"])
+        members, emas = [], []
+        for k in range(int(meta["n_members"])):
+            built = []
+            for prefix, wanted in ((f"member.{k}.", True), (f"ema.{k}.", bool(meta["has_ema"][k]))):
+                if not wanted:
+                    built.append(None)
+                    continue
+                with torch.random.fork_rng(devices=[]):  # the weights come from the snapshot
+                    module = self._build_model(model_cfg, *capacity, torch.Generator().manual_seed(0))
+                state = {name[len(prefix):]: t for name, t in tensors.items() if name.startswith(prefix)}
+                module.load_state_dict(state, strict=True)
+                module.to(device).eval()
+                built.append(module)
+            model, ema = built
+            if ema is not None:
+                for p in ema.parameters():
+                    p.requires_grad_(False)
+            members.append(model)
+            emas.append(ema)
+        scaler = TargetScaler.__new__(TargetScaler)
+        scaler.target, scaler.shift, scaler.scale = (meta["scaler"][0], float(meta["scaler"][1]),
+                                                     float(meta["scaler"][2]))
+        self.members_, self.emas_, self.scaler_, self.capacity_ = members, emas, scaler, capacity
+        self.fitted_target_, self.n_fits_ = meta["fitted_target"], int(meta["n_fits"])
+        self.fit_info_ = dict(meta["fit_info"])
+        self.device_ = device
+        self.predict_batch_size_ = meta["predict_batch_size"]
+        self.predict_threads_ = meta["predict_threads"]
 
     def _member_predictions(self, graphs: Sequence[ArchGraph]) -> np.ndarray:
         self._check_fitted("members_")

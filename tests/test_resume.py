@@ -87,7 +87,7 @@ def test_resume_after_sigkill_equals_uninterrupted_run(nb201_cifar10_path, tmp_p
     assert (run / "config.json").exists() and not (run / "summary.json").exists()
     written = len((run / "history.jsonl").read_text().splitlines())
     assert written == (n if phase == "query" else written)
-    resume_search(run)
+    resume_search(run, plugins=[TOY])
     _assert_same_run(run, ref)
 
 
@@ -97,7 +97,8 @@ def test_killed_twice_then_resumed_from_the_cli(nb201_cifar10_path, tmp_path):
     _killed_run(nb201_cifar10_path, run, "evolution", TOY, "query", 8, hashseed="2")
     _killed_run(nb201_cifar10_path, run, "evolution", TOY, "query", 19, hashseed="3")  # killed while resuming
     assert len((run / "history.jsonl").read_text().splitlines()) == 19
-    proc = subprocess.run([sys.executable, "-m", "nasloop.cli", "search", "--resume", str(run), "--json", "-q"],
+    proc = subprocess.run([sys.executable, "-m", "nasloop.cli", "search", "--resume", str(run), "--predictor", TOY,
+                           "--json", "-q"],
                           cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr
@@ -112,7 +113,7 @@ def test_partial_last_line_is_dropped_and_redone(nb201_cifar10_path, tmp_path):
     (run / "history.jsonl").write_text("".join(lines[:11]) + lines[11][:25])  # killed mid-write
     (run / "rounds.jsonl").write_text("".join((run / "rounds.jsonl").read_text().splitlines(True)[:2]))
     (run / "summary.json").unlink()
-    resume_search(run)
+    resume_search(run, plugins=[TOY])
     _assert_same_run(run, ref)
 
 
@@ -130,7 +131,7 @@ def test_a_finished_run_extended_equals_a_run_started_with_the_larger_budget(nb2
     ref = _reference(nb201_cifar10_path, tmp_path / "ref", "evolution", TOY)
     run = _run(nb201_cifar10_path, tmp_path / "run", "evolution", TOY, shorter)
     assert json.loads((run / "summary.json").read_text())["n_queries"] == shorter
-    result = resume_search(run, budget=BUDGET)
+    result = resume_search(run, budget=BUDGET, plugins=[TOY])
     assert result.summary["n_queries"] == BUDGET
     assert json.loads((run / "config.json").read_text())["budget"] == BUDGET
     _assert_same_run(run, ref)
@@ -145,9 +146,9 @@ def test_an_extension_killed_midway_resumes_with_the_new_budget(nb201_cifar10_pa
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        resume_search(run, budget=BUDGET, callback=stop)
+        resume_search(run, budget=BUDGET, plugins=[TOY], callback=stop)
     assert not (run / "summary.json").exists()  # the shorter run's summary is gone, not stale
-    resume_search(run)  # the new budget was recorded
+    resume_search(run, plugins=[TOY])  # the new budget was recorded
     _assert_same_run(run, ref)
 
 
@@ -170,29 +171,24 @@ def test_resuming_a_finished_run_changes_nothing(nb201_cifar10_path, tmp_path):
     assert result.summary["n_queries"] == BUDGET and (run / "summary.json").exists()
 
 
-@pytest.mark.parametrize(("predictor", "n_fits"), [
-    pytest.param(TOY, 0 + 3, id="snapshot-skips-finished-fits"),
-    pytest.param("tests.toy_predictor:UnpicklableToy", 3 + 3, id="unpicklable-refits", marks=pytest.mark.slow),
-])
-def test_resume_uses_the_predictor_snapshot(nb201_cifar10_path, tmp_path, predictor, n_fits):
-    """Killed in round 3 (query 17 of 6 + 4 + 4 + 4...): the snapshot holds fit #3, so resume fits only
-    #4-#6 of the rounds still to come; without a snapshot it redoes #1-#3 first."""
-    ref = _reference(nb201_cifar10_path, tmp_path / "ref", "evolution", predictor)
+def test_resume_refits_the_predictor_and_reads_no_stored_one(nb201_cifar10_path, tmp_path):
+    """Killed in round 3 (query 17 of 6 + 4 + 4 + 4...): resume redoes fits #1-#3 in order, then #4-#6
+    of the rounds still to come, and the warm-started predictor ends where the uninterrupted one did.
+    A ``predictor.pkl`` left by an older version (here one that would run code) is never unpickled."""
+    ref = _reference(nb201_cifar10_path, tmp_path / "ref", "evolution", TOY)
     run = tmp_path / "killed"
-    _killed_run(nb201_cifar10_path, run, "evolution", predictor, "query", 17, hashseed="5")
-    assert (run / "predictor.pkl").exists() == (predictor == TOY)
+    _killed_run(nb201_cifar10_path, run, "evolution", TOY, "query", 17, hashseed="5")
+    assert not (run / "predictor.pkl").exists()
+    marker = tmp_path / "pwned"
+    import pickle
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    (run / "predictor.pkl").write_bytes(pickle.dumps(Evil()))
     events = []
-    resume_search(run, callback=events.append)
-    assert sum(e.phase == "fit" for e in events) == n_fits
+    resume_search(run, plugins=[TOY], callback=events.append)
+    assert sum(e.phase == "fit" for e in events) == 3 + 3
+    assert not marker.exists()
     _assert_same_run(run, ref)
-
-
-def test_a_run_reads_its_snapshot_once_not_every_round(nb201_cifar10_path, tmp_path, monkeypatch):
-    from nasloop import engine
-
-    loads = []
-    original = engine.Snapshots.load
-    monkeypatch.setattr(engine.Snapshots, "load", lambda self: loads.append(1) or original(self))
-    run = _reference(nb201_cifar10_path, tmp_path / "run", "evolution", TOY)
-    assert (run / "predictor.pkl").exists()
-    assert len(loads) == 1  # at the first fit; later snapshots are the run's own saves

@@ -37,7 +37,7 @@ def test_search_writes_the_run_and_a_json_summary(nb201_cifar10_path, tmp_path):
     assert summary["n_queries"] == 20 and summary["metric"] == "val_acc" and summary["report"] == "test_acc"
     assert summary["regret"] == pytest.approx(summary["optimum"]["test_acc"]["value"]
                                               - summary["best"]["report_value"])
-    assert sorted(p.name for p in out.iterdir()) == ["config.json", "history.jsonl", "predictor.pkl",
+    assert sorted(p.name for p in out.iterdir()) == [".nasloop.lock", "config.json", "history.jsonl",
                                                      "rounds.jsonl", "summary.json"]
     assert len({row["arch"] for row in history(out)}) == 20
     config = json.loads((out / "config.json").read_text())

@@ -97,6 +97,8 @@ def test_resume_a_run_started_with_a_benchmark_factory(mlp_by_path, tmp_path):
     done = tmp_path / "done"
     shutil.copytree(mlp_by_path, done)
     proc = run_cli("--resume", str(done), "--json", "-q")
+    assert proc.returncode == 2 and "repeat --space" in proc.stderr  # plug-ins are named again, not read
+    proc = run_cli("--resume", str(done), "--space", MLP_SPACE, "--benchmark", MLP_BENCH, "--json", "-q")
     assert proc.returncode == 0, proc.stderr
     assert history(done) == history(mlp_by_path)
     # Cut after query 4 of 6 (as a kill leaves it): resume imports the factory again and trains the rest.
@@ -108,7 +110,7 @@ def test_resume_a_run_started_with_a_benchmark_factory(mlp_by_path, tmp_path):
               if json.loads(line)["round"] < 1]
     (cut / "rounds.jsonl").write_text("".join(rounds))
     (cut / "summary.json").unlink()
-    proc = run_cli("--resume", str(cut), "--json", "-q")
+    proc = run_cli("--resume", str(cut), "--space", MLP_SPACE, "--benchmark", MLP_BENCH, "--json", "-q")
     assert proc.returncode == 0, proc.stderr
     assert history(cut, TIMING) == history(mlp_by_path, TIMING)
     assert json.loads(proc.stdout)["n_queries"] == 6

@@ -71,6 +71,42 @@ def load_toml(path: str | None) -> dict[str, Any]:
         raise ConfigError(f"config file {path!r} is not valid TOML: {exc}") from None
 
 
+# The value types a TOML key may hold, by key (what check_toml_types accepts).
+TEXT, INTEGER, NUMBER, BOOLEAN, TABLE = "a string", "an integer", "a finite number", "true or false", "a table"
+POOL = "a positive integer, 'all' or 'auto'"
+
+
+def check_toml_types(path: str | None, values: dict[str, Any], types: dict[str, str]) -> None:
+    """Refuse a TOML value of the wrong type (``budget = "ten"``) with a one-line ``ConfigError``.
+
+    TOML numbers may be ``inf`` or ``nan``; every number here must be finite.
+    """
+    import math
+
+    for key, value in values.items():
+        kind = types.get(key)
+        ok = {
+            None: True,
+            TEXT: isinstance(value, str),
+            INTEGER: isinstance(value, int) and not isinstance(value, bool),
+            NUMBER: isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value),
+            BOOLEAN: isinstance(value, bool),
+            TABLE: isinstance(value, dict),
+            POOL: (isinstance(value, int) and not isinstance(value, bool)) or value in ("all", "auto"),
+        }[kind]
+        if not ok:
+            where = f"{path}: " if path else ""
+            raise ConfigError(f"{where}{key} must be {kind}, got {value!r}")
+
+
+def check_finite_flag(name: str, value: float | None) -> None:
+    """``--max-cost`` / ``--max-seconds``: a positive finite number (click's float accepts nan and inf)."""
+    import math
+
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"--{name.replace('_', '-')} must be a positive finite number of seconds, got {value}")
+
+
 def progress(*, transient: bool = False, disable: bool = False) -> Any:
     """A rich progress bar on stderr (stdout stays clean for --json)."""
     from rich.console import Console

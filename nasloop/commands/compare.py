@@ -10,20 +10,87 @@ from typing import Any
 
 import click
 
-from nasloop.commands.common import data_options, emit_json, json_option, load_toml, progress, space_option
+from nasloop.commands.common import (
+    BOOLEAN,
+    INTEGER,
+    POOL,
+    TABLE,
+    TEXT,
+    check_toml_types,
+    data_options,
+    emit_json,
+    json_option,
+    load_toml,
+    progress,
+    space_option,
+)
 from nasloop.errors import ConfigError
 
 AT = (25, 50, 100, 150)
+_LIST_OF_TEXT = "a list of strings"
+_LIST_OF_TABLES = "a list of tables ([[configs]])"
+# Keys a study file may hold, with their types (seeds: a count or a list, checked by _seeds).
+_FILE_TYPES: dict[str, str | None] = {
+    **dict.fromkeys(("space", "data", "dataset", "metric", "report", "preset", "acquisition", "out", "prior"), TEXT),
+    **dict.fromkeys(("budget", "jobs", "n_warmup", "n_per_round", "n_local", "refit_every", "max_fit_steps"),
+                    INTEGER),
+    **dict.fromkeys(("skip_equivalent", "log_x"), BOOLEAN),
+    "n_pool": POOL, "search": TABLE, "seeds": None,
+    "strategies": _LIST_OF_TEXT, "predictors": _LIST_OF_TEXT, "configs": _LIST_OF_TABLES,
+}
+_CONFIG_KEYS = ("strategy", "predictor", "label", "preset", "search", "strategy_options", "predictor_options")
 
 
 def _seeds(value: Any) -> tuple[int, ...]:
-    if isinstance(value, int) and not isinstance(value, bool):
+    def count(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    if count(value):
         if value < 1:
             raise ConfigError(f"--seeds must be at least 1, got {value}")
         return tuple(range(value))
-    if isinstance(value, list) and value and all(isinstance(v, int) and v >= 0 for v in value):
+    if isinstance(value, list) and value and all(count(v) and v >= 0 for v in value):
+        if len(set(value)) < len(value):
+            raise ConfigError(f"seeds must not repeat, got {value!r}")
         return tuple(value)
     raise ConfigError(f"seeds must be a count or a list of non-negative integers, got {value!r}")
+
+
+def study_file_options(path: str | None) -> dict[str, Any]:
+    """The options of a study TOML file, with unknown keys and ill-typed values refused."""
+    raw = load_toml(path)
+    options = {k.replace("-", "_"): v for k, v in raw.items()}
+    if "strategy" in options or "predictor" in options:
+        raise ConfigError("in the study file write strategies = [...] and predictors = [...] (plural)")
+    unknown = sorted(set(options) - set(_FILE_TYPES))
+    if unknown:
+        raise ConfigError(f"{path}: unknown options {unknown}; valid: {', '.join(_FILE_TYPES)}")
+    check_toml_types(path, {k: v for k, v in options.items() if _FILE_TYPES[k] in (TEXT, INTEGER, BOOLEAN,
+                                                                                   POOL, TABLE)}, _FILE_TYPES)
+    for key in ("strategies", "predictors"):
+        value = options.get(key)
+        if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            raise ConfigError(f"{path}: {key} must be {_LIST_OF_TEXT}, got {value!r}")
+    configs = options.get("configs")
+    if configs is not None:
+        if not isinstance(configs, list) or not all(isinstance(c, dict) for c in configs):
+            raise ConfigError(f"{path}: configs must be {_LIST_OF_TABLES}, got {configs!r}")
+    return options
+
+
+def check_configs(spec: Any, bench: Any) -> None:
+    """Build every configuration's strategy and predictor once, before anything is written: an
+    unknown name, preset or option is refused here, not by a worker after study.json exists."""
+    from nasloop.loop import check_parts
+    from nasloop.registry import make_space
+    from nasloop.search_config import SearchConfig
+    from nasloop.space import SearchSpace
+
+    space = bench.space if isinstance(getattr(bench, "space", None), SearchSpace) else make_space(spec.space)
+    for config in spec.configs:
+        check_parts(space, strategy=config.strategy, predictor=config.predictor, preset=config.preset,
+                    config=SearchConfig.from_json(config.search), budget=spec.budget,
+                    strategy_options=config.strategy_options, predictor_options=config.predictor_options)
 
 
 def build_spec(options: dict[str, Any]):
@@ -46,6 +113,9 @@ def build_spec(options: dict[str, Any]):
     for entry in options.get("configs", []):
         if not isinstance(entry, dict) or "strategy" not in entry:
             raise ConfigError(f"each [[configs]] entry needs a strategy, got {entry!r}")
+        extra = sorted(set(entry) - set(_CONFIG_KEYS))
+        if extra:
+            raise ConfigError(f"unknown keys {extra} in a [[configs]] entry; valid: {', '.join(_CONFIG_KEYS)}")
         configs.append(StudyConfig(**entry))
     return StudySpec(
         configs=tuple(configs), seeds=_seeds(options.get("seeds", 5)), budget=options.get("budget", 100),
@@ -102,14 +172,11 @@ def _prior_configs(options: dict[str, Any], search: dict[str, Any]) -> list:
 def compare(config_file: str | None, as_json: bool, log_x: bool, jobs: int | None, out: str | None,
             **flags: Any) -> None:
     """Compare strategies and predictors over many seeds: runs, tables and search-efficiency curves."""
-    from nasloop.compare import jobs_of, run_study
+    from nasloop.compare import prepare
     from nasloop.registry import make_benchmark
     from nasloop.search_config import choose_metrics
-    from nasloop.study import find_runs, markdown_table, write_csv
 
-    options = load_toml(config_file)
-    if "strategy" in options or "predictor" in options:
-        raise ConfigError("in the study file write strategies = [...] and predictors = [...] (plural)")
+    options = study_file_options(config_file)
     flags["strategies"] = list(flags["strategies"]) or None
     flags["predictors"] = list(flags["predictors"]) or None
     options.update({k: v for k, v in flags.items() if v is not None})
@@ -120,10 +187,19 @@ def compare(config_file: str | None, as_json: bool, log_x: bool, jobs: int | Non
     if options.get("data"):
         options["data"] = str(Path(options["data"]).expanduser().resolve())
     spec = build_spec(options)
-    n_jobs = jobs or options.get("jobs") or os.cpu_count() or 1
+    n_jobs = jobs if jobs is not None else options.get("jobs", os.cpu_count() or 1)
     if n_jobs < 1:
         raise ConfigError(f"--jobs must be at least 1, got {n_jobs}")
+    check_configs(spec, bench)
     study_dir = Path(out or options.get("out") or f"runs/study-{time.strftime('%Y%m%d-%H%M%S')}")
+    with prepare(spec, study_dir):  # the study's lock, held until its files are written
+        _run_and_report(spec, study_dir, bench, n_jobs=n_jobs, as_json=as_json, log_x=log_x)
+
+
+def _run_and_report(spec: Any, study_dir: Path, bench: Any, *, n_jobs: int, as_json: bool, log_x: bool) -> None:
+    from nasloop.compare import jobs_of, run_jobs
+    from nasloop.study import find_runs, markdown_table, write_csv
+
     n_runs = len(jobs_of(spec, study_dir))
     t0 = time.perf_counter()
     with progress(disable=as_json) as bar:
@@ -133,7 +209,7 @@ def compare(config_file: str | None, as_json: bool, log_x: bool, jobs: int | Non
             best = (summary.get("best") or {}).get("report_value")
             bar.update(task, advance=1, info=f"{job.config.label} seed {job.seed}: {best}")
 
-        run_study(spec, study_dir, n_jobs=min(n_jobs, n_runs), callback=on_done)
+        run_jobs(spec, study_dir, n_jobs=min(n_jobs, n_runs), callback=on_done)
     from nasloop.commands.plot import render
 
     figures = render(find_runs([study_dir]), study_dir, log_x=log_x)

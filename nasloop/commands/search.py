@@ -10,7 +10,22 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from nasloop.commands.common import data_options, emit_json, json_option, load_toml, progress, space_option
+from nasloop.commands.common import (
+    BOOLEAN,
+    INTEGER,
+    NUMBER,
+    POOL,
+    TABLE,
+    TEXT,
+    check_finite_flag,
+    check_toml_types,
+    data_options,
+    emit_json,
+    json_option,
+    load_toml,
+    progress,
+    space_option,
+)
 from nasloop.errors import ConfigError
 from nasloop.search_config import SearchConfig
 
@@ -20,6 +35,15 @@ _FILE_KEYS = ("space", "benchmark", "data", "dataset", "metric", "report", "stra
               "seed",
               "out", "max_cost", "max_seconds", "strategy_options", "predictor_options", "prior", *_LOOP_KEYS)
 _DEFAULT = SearchConfig()
+_FILE_TYPES = {
+    **dict.fromkeys(("space", "benchmark", "data", "dataset", "metric", "report", "strategy", "predictor", "preset",
+                     "out", "acquisition", "prior"), TEXT),
+    **dict.fromkeys(("budget", "seed", "n_warmup", "n_per_round", "n_local", "refit_every", "max_fit_steps"), INTEGER),
+    **dict.fromkeys(("max_cost", "max_seconds", "ucb_beta"), NUMBER),
+    **dict.fromkeys(("warm_start", "skip_equivalent"), BOOLEAN),
+    **dict.fromkeys(("strategy_options", "predictor_options"), TABLE),
+    "n_pool": POOL,
+}
 
 
 @click.command("search")
@@ -77,23 +101,26 @@ def search(ctx: click.Context, resume: str | None, config_file: str | None, quie
     """
     from nasloop.loop import resume_search, run_options, run_search
 
-    given = {k: v for k, v in flags.items() if ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE}
-    from_file = _file_options(config_file)
-    chosen = _with_prior({**from_file, **given})
+    chosen = _with_prior(chosen_options(ctx, flags, config_file))
     with _Bar(flags["budget"] if resume is None else None, disable=quiet) as bar:
         if resume is not None:
+            from nasloop.loop import check_resume_names
+            from nasloop.rundir import read_config
+
             if chosen.get("out") is not None:
                 raise ConfigError("--out and --resume do not go together: --resume DIR continues DIR")
+            stored = read_config(resume)
+            named = [chosen[k] for k in ("space", "strategy", "predictor", "benchmark")
+                     if isinstance(chosen.get(k), str)]
+            check_resume_names(stored, resume, named)
             if not chosen:
                 result = resume_search(resume, callback=bar.update, on_benchmark=bar.attach)
             else:
-                from nasloop.rundir import read_config
-
-                options = _apply(run_options(read_config(resume)), chosen)
+                options = _apply(run_options(stored), chosen)
                 result = run_search(**options, out=resume, resume=True, callback=bar.update,
                                     on_benchmark=bar.attach)
         else:
-            options = _apply({}, {**flags, **chosen})
+            options = new_run_options(flags, chosen)
             out = flags["out"] if "out" not in chosen else chosen["out"]
             if out is None:
                 from nasloop.rundir import new_run_id
@@ -122,13 +149,29 @@ def _with_prior(chosen: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def chosen_options(ctx: click.Context, flags: dict[str, Any], config_file: str | None) -> dict[str, Any]:
+    """The options the user chose: those of the TOML file, overridden by flags given on the command line."""
+    given = {k: v for k, v in flags.items() if ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE}
+    for name in ("max_cost", "max_seconds"):
+        check_finite_flag(name, given.get(name))
+    return {**_file_options(config_file), **given}
+
+
+def new_run_options(flags: dict[str, Any], chosen: dict[str, Any]) -> dict[str, Any]:
+    """``run_search`` keyword arguments (less ``out``) of a new run: flag defaults, then ``chosen``."""
+    return _apply({}, {**flags, **chosen})
+
+
 def _file_options(path: str | None) -> dict[str, Any]:
     raw = load_toml(path)
+    if not isinstance(raw.get("search", {}), dict):
+        raise ConfigError(f"{path}: search must be a table ([search]), got {raw['search']!r}")
     raw = {**{k: v for k, v in raw.items() if k != "search"}, **raw.get("search", {})}
     out = {k.replace("-", "_"): v for k, v in raw.items()}
     unknown = sorted(set(out) - set(_FILE_KEYS))
     if unknown:
         raise ConfigError(f"{path}: unknown options {unknown}; valid: {', '.join(_FILE_KEYS)}")
+    check_toml_types(path, out, _FILE_TYPES)
     return out
 
 
