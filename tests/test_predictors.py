@@ -501,7 +501,7 @@ def test_search_loop_fits_use_the_presets_loop_schedule():
 
 
 def test_narformer2_fast_preset_layers_per_target():
-    # 4 layers for accuracy (session 16's tau gain, docs/results.md); latency keeps its measured 3.
+    # 4 layers for accuracy (docs/decisions.md); latency keeps the 3 its MAPE figures were measured with.
     accuracy = make_predictor("narformer2", preset="fast", seed=0)._configs()[0]
     latency = make_predictor("narformer2", preset="fast", seed=0, target="latency")._configs()[0]
     assert (accuracy.n_layers, latency.n_layers) == (4, 3)
