@@ -14,8 +14,8 @@ Every case runs ``python -m nasloop.cli ...`` in a fresh temporary directory and
   effect (e.g. a header " val_acc" must search ``val_acc``) missed it.
 
 Targets: all counts 0. The script writes a JSON summary (counts, failing cases by area) and exits 1
-when a target is missed. Cases of the ``data`` area (CSV parsing, ``.pth`` loading, parsers) are
-fixed outside the run/CLI work, so they are listed separately.
+when a target is missed. Failing cases are listed by area: ``run`` (runs, studies, config files,
+flags) and ``data`` (CSV parsing, ``.pth`` loading, architecture parsers).
 
 Run it from the repository root (about 5-8 minutes on 2 cores with ``--jobs 2``):
 

@@ -170,6 +170,17 @@ def test_crafted_pth_through_environment_and_cli(tmp_path):
     assert not marker.exists() and not (tmp_path / "x.csv").exists()
 
 
+def test_plain_pickle_of_a_newer_protocol_is_one_line_through_the_cli(tmp_path):
+    # torch's restricted unpickler warns about protocols above 2; the user still sees one line.
+    marker = tmp_path / "marker"
+    path = tmp_path / "crafted.pth"
+    path.write_bytes(pickle.dumps({"arch2infos": _Marker(marker)}, protocol=4))
+    result = run_cli("search", "--data", str(path), "--predictor", "none", "--budget", "3",
+                     "--out", str(tmp_path / "run"))
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not marker.exists() and not (tmp_path / "run").exists()
+
+
 def test_official_format_loads_safely_also_in_the_legacy_format(tmp_path):
     path = write_official_file(tmp_path / "tiny.pth", [0, 6111])
     legacy = tmp_path / "legacy.pth"

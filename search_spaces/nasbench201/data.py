@@ -14,6 +14,7 @@ import math
 import os
 import pickle
 import re
+import warnings
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -230,7 +231,10 @@ def read_pth_safely(path: Path) -> object:
     except ImportError as exc:  # pragma: no cover - an install requirement
         raise DataError(f"reading .pth files needs torch: {exc}") from None
     try:
-        with torch.serialization.safe_globals(_numpy_safe_globals()):
+        with torch.serialization.safe_globals(_numpy_safe_globals()), warnings.catch_warnings():
+            # torch warns about pickle protocols its restricted unpickler was not written for; the
+            # outcome (loaded, or refused below) is what the user needs, in one line.
+            warnings.simplefilter("ignore", UserWarning)
             return torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise DataError(
