@@ -25,7 +25,7 @@ from typing import Any
 
 from nasloop.errors import ConfigError
 from nasloop.locks import LOCK_FILE, DirectoryLock
-from nasloop.rundir import atomic_write_json, make_directory, remove_new_directory
+from nasloop.rundir import atomic_write_json, claim_directory
 from nasloop.search_config import SearchConfig
 
 
@@ -131,19 +131,7 @@ def prepare(spec: StudySpec, study_dir: str | Path) -> DirectoryLock:
     """
     study_dir = Path(study_dir)
     _check_study_place(study_dir)
-    created = make_directory(study_dir, "study")
-    lock = DirectoryLock(study_dir, what="study")
-    try:
-        lock.acquire()
-        _write_or_check_spec(spec, study_dir)
-    except BaseException as exc:
-        lock.release()
-        if created:
-            remove_new_directory(study_dir)
-        if isinstance(exc, OSError):
-            raise ConfigError(f"cannot write study directory {str(study_dir)!r}: {exc.strerror or exc}") from None
-        raise
-    return lock
+    return claim_directory(study_dir, "study", lambda: _write_or_check_spec(spec, study_dir))
 
 
 def _check_study_place(study_dir: Path) -> None:

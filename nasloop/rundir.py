@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -92,18 +93,31 @@ def create(path: str | Path, config: dict[str, Any]) -> DirectoryLock:
     a directory this call created is removed again.
     """
     path = check_new(path)
-    created = make_directory(path, "run")
-    lock = DirectoryLock(path, what="run")
-    try:
-        lock.acquire()
+
+    def write_config() -> None:
         check_new(path)  # another process may have started a run here between the check and the lock
         atomic_write_json(path / CONFIG, config)
+
+    return claim_directory(path, "run", write_config)
+
+
+def claim_directory(path: Path, what: str, first_write: Callable[[], None]) -> DirectoryLock:
+    """Make ``path`` (a ``what`` directory: run or study), lock it and call ``first_write`` under the lock.
+
+    Returns the held lock. On any failure the lock is released and a directory this call created is
+    removed again; OS errors become a one-line :class:`ConfigError`.
+    """
+    created = make_directory(path, what)
+    lock = DirectoryLock(path, what=what)
+    try:
+        lock.acquire()
+        first_write()
     except BaseException as exc:
         lock.release()
         if created:
             remove_new_directory(path)
         if isinstance(exc, OSError):
-            raise ConfigError(f"cannot write run directory {str(path)!r}: {exc.strerror or exc}") from None
+            raise ConfigError(f"cannot write {what} directory {str(path)!r}: {exc.strerror or exc}") from None
         raise
     return lock
 
