@@ -42,9 +42,10 @@ def metrics(pred: np.ndarray, true: np.ndarray, kind: str) -> dict[str, float]:
 
 
 def adapt_runs(prior_dir: Path, graphs: list, y: np.ndarray, kind: str, sizes: list[int], seeds: int,
-               features: str) -> list[dict]:
+               features: str, penalty: float | str | None = None) -> list[dict]:
     runs = []
-    model = PriorPredictor(prior=str(prior_dir), target=kind, features=features)
+    extra = {} if penalty is None else {"penalty": penalty}
+    model = PriorPredictor(prior=str(prior_dir), target=kind, features=features, **extra)
     model.prior_features(graphs)  # score every cell once; each adaptation then reads the cache
     for k in sizes:
         for seed in range(seeds):
@@ -109,7 +110,8 @@ def devices(args: argparse.Namespace) -> dict:
             log(f"  {settings['fit_seconds']} s")
         for device in held:
             y = bench.values(device)
-            for r in adapt_runs(prior_dir, graphs, y, "latency", args.sizes, args.seeds, args.features):
+            for r in adapt_runs(prior_dir, graphs, y, "latency", args.sizes, args.seeds, args.features,
+                              args.penalty):
                 runs.append({"device": device, "pretrained_on": rest, **r})
             if args.scratch:
                 cache: dict = {}
@@ -151,7 +153,8 @@ def dataset(args: argparse.Namespace) -> dict:
         log(f"  {settings['fit_seconds']} s")
     y = c100.values(args.dataset_target)
     runs = [{"target": args.dataset_target, **r}
-            for r in adapt_runs(prior_dir, graphs, y, "accuracy", args.sizes, args.seeds, args.features)]
+            for r in adapt_runs(prior_dir, graphs, y, "accuracy", args.sizes, args.seeds, args.features,
+                          args.penalty)]
     if args.scratch:
         def graphs_of(kind):
             return graphs if kind == graph_kind else graphs_for(c100.space, c100.archs, kind)
@@ -178,6 +181,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=PretrainConfig.steps)
     parser.add_argument("--max-cells", type=int, default=PretrainConfig.max_cells)
     parser.add_argument("--features", default="auto")
+    parser.add_argument("--penalty", type=lambda v: v if v == "loo" else float(v), default=None,
+                        help="ridge penalty of the prior's outputs: a number or 'loo' (default: the predictor's)")
     parser.add_argument("--scratch", action="store_true", help="also train the predictor from scratch on the k cells")
     parser.add_argument("--source-target", default="val_acc")
     parser.add_argument("--dataset-target", default="test_acc")

@@ -9,8 +9,9 @@ of magnitude; ratios between cells are what transfers).
 Adaptation (:class:`PriorPredictor`) fits a new target from ``k`` measured cells by ridge
 regression on the prior's outputs: the per-target predictions (a new device as a weighted mix of
 known devices, the idea behind HELP's hardware embedding) and, where it helps, the encoder's
-embedding of the cell. The penalty and the feature set are chosen by exact leave-one-out error, so
-adaptation is closed-form, deterministic and takes milliseconds once the cells are encoded.
+embedding of the cell. The prior's outputs get a fixed penalty, the embedding's is chosen by exact
+leave-one-out error, so adaptation is closed-form, deterministic and takes milliseconds once the
+cells are encoded.
 
 A prior is a folder holding ``weights.pt`` (a ``torch.save`` of plain tensors, read back with
 ``weights_only=True``, so loading never runs code) and ``prior.json`` (its settings). Its identity
@@ -45,8 +46,8 @@ PRIOR_PREDICTORS = ("nnformer", "narformer2")
 KINDS = ("accuracy", "latency")
 FEATURE_SETS = ("auto", "targets", "targets+embedding")
 RIDGE_PENALTIES = tuple(float(x) for x in np.logspace(-3, 4, 15))
-# Ridge penalty per standardised feature. With 10 cells, leave-one-out picked too small a penalty
-# and overfitted; a fixed penalty, chosen on devices held back from the reported figures, did not.
+# Ridge penalty per standardised feature. With 10 cells a leave-one-out choice overfits (too small a
+# penalty); a fixed one does not (docs/decisions.md).
 DEFAULT_PENALTY = 0.3
 # Candidate penalties per embedding column, chosen by leave-one-out: with few cells a large one keeps
 # the prior's ranking, with more cells the embedding corrects it.
