@@ -341,6 +341,9 @@ def _build_predictor(predictor: Any, *, preset: str, seed: int, cfg: SearchConfi
         options["warm_start"] = cfg.warm_start
     if cfg.max_fit_steps is not None and "max_fit_steps" not in options and _accepts(factory, "max_fit_steps"):
         options["max_fit_steps"] = cfg.max_fit_steps
+    budget = cfg.fit_steps_per_result
+    if budget is not None and "fit_budget" not in options and _accepts(factory, "fit_budget"):
+        options["fit_budget"] = budget
     return factory(preset=preset, seed=seed, **options), predictor, options, None
 
 

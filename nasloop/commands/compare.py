@@ -31,12 +31,16 @@ def build_spec(options: dict[str, Any]):
     from nasloop.compare import StudyConfig, StudySpec, grid
 
     search = {k: options[k] for k in ("n_warmup", "n_per_round", "n_pool", "n_local", "refit_every", "acquisition",
-                                     "max_fit_steps", "skip_equivalent")
+                                     "max_fit_steps", "fit_budget", "skip_equivalent")
               if options.get(k) is not None}
     if "n_pool" in search:
         from nasloop.search_config import SearchConfig
 
         search["n_pool"] = SearchConfig.parse_pool(search["n_pool"])
+    if "fit_budget" in search:
+        from nasloop.search_config import SearchConfig
+
+        search["fit_budget"] = SearchConfig.parse_fit_budget(search["fit_budget"])
     configs = list(grid(options.get("strategies") or [], options.get("predictors") or ["none"],
                         preset=options.get("preset") or "fast", search={**options.get("search", {}), **search}))
     if not options.get("strategies"):
@@ -73,6 +77,8 @@ def build_spec(options: dict[str, Any]):
               help="Picks per round from the best architectures' unqueried neighbours.")
 @click.option("--refit-every", type=int, default=None, help="Refit after this many new results.")
 @click.option("--max-fit-steps", type=int, default=None, help="Cap on optimiser steps per predictor fit.")
+@click.option("--fit-budget", default=None,
+              help="Optimiser steps per new true result of a warm refit, or 'full'. [default: 6]")
 @click.option("--acquisition", default=None, help="greedy | ucb | thompson.")
 @click.option("--skip-equivalent/--no-skip-equivalent", default=None,
               help="Pass over cells equivalent to a queried one (space.canonical). [default: skip]")
