@@ -1,0 +1,270 @@
+"""Speed of a predictor-guided search: where the time goes, how long a run takes, what it costs in quality.
+
+Every part writes one JSON file (``--out``, default ``benchmarks/results/speed-<part>.json``) and prints
+a short table. Run from the repository root:
+
+    python benchmarks/speed.py profile              # one run per fit budget, time per round by part
+    python benchmarks/speed.py timing --seeds 10    # default vs previous default, side by side, 1 thread
+    python benchmarks/speed.py quality --seeds 25   # 25-seed studies, CIFAR-10 and CIFAR-100 (nasloop compare)
+    python benchmarks/speed.py curve --seeds 10 --fit-budgets 3 6 12 24 full
+
+``timing`` alternates the two configurations seed by seed in one process on one torch thread, so
+both see the same machine load; it reports the median wall time of each, and the median of the
+per-seed ratios. ``quality`` and ``curve`` run ``nasloop compare`` studies (resumable: rerun the
+same command to continue) and read their ``summary.json``; ``--data`` / ``--metric`` choose the
+table, e.g. ``--metric val_acc_12ep`` for the 12-epoch column. The previous default is
+``--fit-budget full``: warm refits of half of ``max_fit_steps`` (150 optimiser steps) every round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the checkout's nasloop and predictors, not an installed copy
+
+TABLES = {"cifar10": "../shared/data/nb201/cifar10.csv", "cifar100": "../shared/data/nb201/cifar100.csv"}
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def _one_thread() -> None:
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _budget_value(text: str) -> int | str:
+    from nasloop.search_config import SearchConfig
+
+    return SearchConfig.parse_fit_budget(text)
+
+
+def _run(fit_budget: int | str, *, seed: int, data: str, budget: int, metric: str | None = None,
+         out: Path | None = None) -> dict[str, Any]:
+    """One in-process run; its summary plus the queries it needed to reach the optimum."""
+    from nasloop.loop import run_search
+    from nasloop.search_config import SearchConfig
+    from nasloop.study import queries_to_optimum
+
+    t0 = time.perf_counter()
+    result = run_search("nb201", strategy="random", predictor="nnformer", data=data, budget=budget, seed=seed,
+                        metric=metric, config=SearchConfig(fit_budget=fit_budget), out=out)
+    wall = time.perf_counter() - t0
+    s = result.summary
+    optimum = s["optimum"][s["metric"]]["value"]
+    return {"fit_budget": fit_budget, "seed": seed, "wall_s": round(wall, 3), "timings": s["timings"],
+            "queries_to_optimum": queries_to_optimum(result.records, s["metric"], optimum)}
+
+
+# --- profile ------------------------------------------------------------------------------------------
+def profile(args: argparse.Namespace) -> dict[str, Any]:
+    """Time per round, by part, of one run per fit budget (run directory on disk: I/O included)."""
+    import tempfile
+
+    import nasloop.engine as engine
+    import predictors.graphs as graphs
+
+    rows: list[dict[str, Any]] = []
+    current: dict[str, Any] = {}
+
+    def timed(kind_of):
+        def wrap(fn):
+            def inner(self, *a, **k):
+                t0 = time.perf_counter()
+                try:
+                    return fn(self, *a, **k)
+                finally:
+                    round_ = getattr(self, "round", current.get("round", 0))
+                    current["parts"][round_][kind_of(a)] += time.perf_counter() - t0
+            return inner
+        return wrap
+
+    engine.SearchEngine._score = timed(lambda a: "score_pool_s" if len(a[0]) > 100 else "score_local_s")(
+        engine.SearchEngine._score)
+    engine.SearchEngine._ensure_fitted = timed(lambda a: "fit_s")(engine.SearchEngine._ensure_fitted)
+    engine.SearchEngine._query = timed(lambda a: "evaluate_s")(engine.SearchEngine._query)
+    original_encode = graphs.GraphEncoder.encode
+
+    def encode(self, *a, **k):  # nested inside fit and scoring: reported as their share
+        t0 = time.perf_counter()
+        try:
+            return original_encode(self, *a, **k)
+        finally:
+            current["parts"][current.get("round", 0)]["encode_s"] += time.perf_counter() - t0
+
+    graphs.GraphEncoder.encode = encode
+    original_round = engine.SearchEngine._predictor_round
+
+    def predictor_round(self):
+        current["round"] = self.round
+        t0 = time.perf_counter()
+        try:
+            return original_round(self)
+        finally:
+            current["parts"][self.round]["round_s"] += time.perf_counter() - t0
+
+    engine.SearchEngine._predictor_round = predictor_round
+    for fit_budget in args.fit_budgets:
+        current["parts"] = defaultdict(lambda: defaultdict(float))
+        current["round"] = 0
+        with tempfile.TemporaryDirectory() as tmp:
+            run = _run(fit_budget, seed=args.seed, data=args.data, budget=args.budget, out=Path(tmp) / "run")
+        per_round = [{"round": r, **{k: round(v, 4) for k, v in parts.items()}}
+                     for r, parts in sorted(current["parts"].items()) if r > 0]
+        keys = ("round_s", "fit_s", "score_pool_s", "score_local_s", "encode_s", "evaluate_s")
+        mean = {k: round(statistics.fmean(row.get(k, 0.0) for row in per_round), 4) for k in keys}
+        mean["other_s"] = round(mean["round_s"] - mean["fit_s"] - mean["score_pool_s"] - mean["score_local_s"]
+                                - mean["evaluate_s"], 4)
+        rows.append({**run, "rounds": len(per_round), "mean_per_round": mean, "per_round": per_round})
+        print(f"fit_budget {fit_budget}: {run['wall_s']:.1f} s, {len(per_round)} rounds; per round: "
+              + ", ".join(f"{k} {v:.3f}" for k, v in mean.items()))
+    return {"part": "profile", "seed": args.seed, "budget": args.budget, "data": args.data, "threads": 1,
+            "runs": rows}
+
+
+# --- timing -------------------------------------------------------------------------------------------
+def timing(args: argparse.Namespace) -> dict[str, Any]:
+    """The default and the previous default, seed by seed in one process; medians and ratios."""
+    from nasloop.search_config import SearchConfig
+
+    new, old = SearchConfig().fit_budget, "full"
+    runs: list[dict[str, Any]] = []
+    for i, seed in enumerate(range(args.seeds)):
+        # Alternate which goes first, so that a load change mid-pair favours neither.
+        for fit_budget in ((new, old) if i % 2 == 0 else (old, new)):
+            run = _run(fit_budget, seed=seed, data=args.data, budget=args.budget, metric=args.metric)
+            runs.append({**run, "label": "default" if fit_budget == new else "previous"})
+            print(f"seed {seed} {runs[-1]['label']:>8} (fit_budget {fit_budget}): {run['wall_s']:.1f} s "
+                  f"(fit {run['timings']['fit_s']:.1f}), optimum after {run['queries_to_optimum']}", flush=True)
+        _write(args.out_path, {"part": "timing", "partial": True, "runs": runs})  # a kill keeps the pairs so far
+    out: dict[str, Any] = {"part": "timing", "data": args.data, "metric": args.metric, "budget": args.budget,
+                           "seeds": args.seeds, "threads": 1, "runs": runs}
+    for label in ("default", "previous"):
+        mine = [r for r in runs if r["label"] == label]
+        out[label] = {"fit_budget": mine[0]["fit_budget"],
+                      "median_wall_s": statistics.median(r["wall_s"] for r in mine),
+                      "median_fit_s": statistics.median(r["timings"]["fit_s"] for r in mine),
+                      "median_score_s": statistics.median(r["timings"]["score_s"] for r in mine),
+                      "median_queries_to_optimum": _median_hits([r["queries_to_optimum"] for r in mine])}
+    by_seed = defaultdict(dict)
+    for r in runs:
+        by_seed[r["seed"]][r["label"]] = r["wall_s"]
+    out["median_ratio"] = statistics.median(s["default"] / s["previous"] for s in by_seed.values())
+    print(f"median wall time: default {out['default']['median_wall_s']:.1f} s, previous "
+          f"{out['previous']['median_wall_s']:.1f} s; median ratio {out['median_ratio']:.3f}")
+    return out
+
+
+def _median_hits(hits: list[int | None]) -> float | None:
+    value = statistics.median(math.inf if h is None else h for h in hits)
+    return None if math.isinf(value) else value
+
+
+# --- studies (quality, curve) ------------------------------------------------------------------------------
+def _study(table: str, data: str, fit_budget: int | str, *, seeds: int, budget: int, jobs: int,
+           metric: str | None, root: Path) -> dict[str, Any]:
+    """A ``nasloop compare`` study of the default loop with one fit budget (resumed when it exists)."""
+    tag = f"{table}{'-' + metric if metric else ''}-fb{fit_budget}-s{seeds}-b{budget}"
+    study_dir = root / tag
+    cmd = [sys.executable, "-m", "nasloop.cli", "compare", "--data", data, "--strategy", "random",
+           "--predictor", "nnformer", "--seeds", str(seeds), "--budget", str(budget),
+           "--fit-budget", str(fit_budget), "--jobs", str(jobs), "--out", str(study_dir), "--json"]
+    if metric:
+        cmd += ["--metric", metric]
+    print(" ".join(cmd[1:]), flush=True)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"study {tag} failed:\n{proc.stderr[-2000:]}")
+    payload = json.loads(proc.stdout)
+    (config,) = payload["configurations"]
+    summaries = sorted(study_dir.glob("*/seed-*/summary.json"))
+    started = (study_dir / "study.json").stat().st_mtime
+    return {
+        "table": table, "metric": payload["metric"], "fit_budget": fit_budget, "seeds": seeds, "budget": budget,
+        "jobs": jobs, "study_dir": str(study_dir),
+        "median_queries_to_optimum": config["median_queries_to_optimum"],
+        "found_share": config["found_share"],
+        "report_mean_at_50": config["report_mean_at"].get("50"),
+        "median_seconds_per_run": config["median_seconds"],
+        "median_fit_seconds_per_run": config["median_fit_seconds"],
+        # first written to last finished: the study's wall time as run (a resumed study counts its pause)
+        "study_wall_s": round(max(p.stat().st_mtime for p in summaries) - started, 1) if summaries else None,
+        "hits": config["hits"],
+    }
+
+
+def quality(args: argparse.Namespace) -> dict[str, Any]:
+    from nasloop.search_config import SearchConfig
+
+    fit_budget = args.fit_budgets[0] if args.fit_budgets else SearchConfig().fit_budget
+    rows = [_study(table, TABLES[table], fit_budget, seeds=args.seeds, budget=args.budget, jobs=args.jobs,
+                   metric=args.metric, root=args.studies) for table in args.tables]
+    for row in rows:
+        print(f"{row['table']}: median queries to optimum {row['median_queries_to_optimum']}, found "
+              f"{100 * row['found_share']:.0f}%, test mean @50 {row['report_mean_at_50']:.2f}, "
+              f"{row['median_seconds_per_run']:.1f} s per run, study {row['study_wall_s']} s")
+    return {"part": "quality", "studies": rows}
+
+
+def curve(args: argparse.Namespace) -> dict[str, Any]:
+    rows = [_study(table, TABLES[table], fb, seeds=args.seeds, budget=args.budget, jobs=args.jobs,
+                   metric=args.metric, root=args.studies)
+            for table in args.tables for fb in args.fit_budgets]
+    for row in rows:
+        print(f"{row['table']} fit_budget {row['fit_budget']}: {row['median_seconds_per_run']:.1f} s per run, "
+              f"median queries to optimum {row['median_queries_to_optimum']}, test mean @50 "
+              f"{row['report_mean_at_50']:.2f}")
+    return {"part": "curve", "seeds": args.seeds, "studies": rows}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("part", choices=("profile", "timing", "quality", "curve"))
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0, help="profile: the run's seed")
+    parser.add_argument("--budget", type=int, default=150)
+    parser.add_argument("--data", default=TABLES["cifar10"], help="profile / timing: the table")
+    parser.add_argument("--metric", default=None, help="search metric (default: the table's)")
+    parser.add_argument("--tables", nargs="+", default=list(TABLES), choices=list(TABLES))
+    parser.add_argument("--fit-budgets", nargs="+", type=_budget_value, default=None)
+    parser.add_argument("--jobs", type=int, default=2, help="studies: worker processes")
+    parser.add_argument("--studies", type=Path, default=ROOT / "runs" / "speed", help="studies: where they go")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    args.out_path = args.out or RESULTS / f"speed-{args.part}.json"
+    _one_thread()
+    if args.part == "profile" and args.fit_budgets is None:
+        from nasloop.search_config import SearchConfig
+
+        args.fit_budgets = [SearchConfig().fit_budget, "full"]
+    if args.part == "curve" and args.fit_budgets is None:
+        args.fit_budgets = [3, 6, 12, 24, "full"]
+    result = {"profile": profile, "timing": timing, "quality": quality, "curve": curve}[args.part](args)
+    import torch
+
+    result["environment"] = {"torch": torch.__version__, "cpus": os.cpu_count(),
+                             "load_avg_end": os.getloadavg()[0], "time": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                                                        time.gmtime())}
+    _write(args.out_path, result)
+    print(f"wrote {args.out_path}")
+
+
+def _write(path: Path, payload: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
