@@ -5,12 +5,14 @@ a short table. Run from the repository root:
 
     python benchmarks/speed.py profile              # one run per fit budget, time per round by part
     python benchmarks/speed.py timing --seeds 10    # default vs previous default, side by side, 1 thread
+    python benchmarks/speed.py merge A.json B.json  # one timing result from seed ranges run apart
     python benchmarks/speed.py quality --seeds 25   # 25-seed studies, CIFAR-10 and CIFAR-100 (nasloop compare)
     python benchmarks/speed.py curve --seeds 10 --fit-budgets 3 6 12 24 full
 
 ``timing`` alternates the two configurations seed by seed in one process on one torch thread, so
-both see the same machine load; it reports the median wall time of each, and the median of the
-per-seed ratios. ``quality`` and ``curve`` run ``nasloop compare`` studies (resumable: rerun the
+both see the same machine load; it reports the median wall time and the median CPU time of each
+(on a machine shared with other work the CPU time is what one dedicated core would take), and the
+medians of the per-seed ratios. ``quality`` and ``curve`` run ``nasloop compare`` studies (resumable: rerun the
 same command to continue) and read their ``summary.json``; ``--data`` / ``--metric`` choose the
 table, e.g. ``--metric val_acc_12ep`` for the 12-epoch column. The previous default is
 ``--fit-budget full``: warm refits of half of ``max_fit_steps`` (150 optimiser steps) every round.
@@ -57,13 +59,14 @@ def _run(fit_budget: int | str, *, seed: int, data: str, budget: int, metric: st
     from nasloop.search_config import SearchConfig
     from nasloop.study import queries_to_optimum
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     result = run_search("nb201", strategy="random", predictor="nnformer", data=data, budget=budget, seed=seed,
                         metric=metric, config=SearchConfig(fit_budget=fit_budget), out=out)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     s = result.summary
     optimum = s["optimum"][s["metric"]]["value"]
-    return {"fit_budget": fit_budget, "seed": seed, "wall_s": round(wall, 3), "timings": s["timings"],
+    return {"fit_budget": fit_budget, "seed": seed, "wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
+            "timings": s["timings"],
             "queries_to_optimum": queries_to_optimum(result.records, s["metric"], optimum)}
 
 
@@ -140,29 +143,49 @@ def timing(args: argparse.Namespace) -> dict[str, Any]:
 
     new, old = SearchConfig().fit_budget, "full"
     runs: list[dict[str, Any]] = []
-    for i, seed in enumerate(range(args.seeds)):
+    for i, seed in enumerate(range(args.first_seed, args.first_seed + args.seeds)):
         # Alternate which goes first, so that a load change mid-pair favours neither.
         for fit_budget in ((new, old) if i % 2 == 0 else (old, new)):
             run = _run(fit_budget, seed=seed, data=args.data, budget=args.budget, metric=args.metric)
             runs.append({**run, "label": "default" if fit_budget == new else "previous"})
-            print(f"seed {seed} {runs[-1]['label']:>8} (fit_budget {fit_budget}): {run['wall_s']:.1f} s "
-                  f"(fit {run['timings']['fit_s']:.1f}), optimum after {run['queries_to_optimum']}", flush=True)
+            print(f"seed {seed} {runs[-1]['label']:>8} (fit_budget {fit_budget}): {run['wall_s']:.1f} s wall, "
+                  f"{run['cpu_s']:.1f} s CPU (fit {run['timings']['fit_s']:.1f} s wall), optimum after "
+                  f"{run['queries_to_optimum']}, load {os.getloadavg()[0]:.1f}", flush=True)
         _write(args.out_path, {"part": "timing", "partial": True, "runs": runs})  # a kill keeps the pairs so far
-    out: dict[str, Any] = {"part": "timing", "data": args.data, "metric": args.metric, "budget": args.budget,
-                           "seeds": args.seeds, "threads": 1, "runs": runs}
+    return _timing_summary(runs, data=args.data, metric=args.metric, budget=args.budget)
+
+
+def merge(args: argparse.Namespace) -> dict[str, Any]:
+    """One timing result from the runs of several ``timing`` files (e.g. seed ranges run apart)."""
+    runs: dict[tuple[int, str], dict[str, Any]] = {}
+    for path in args.files:
+        for run in json.loads(Path(path).read_text())["runs"]:
+            runs[(run["seed"], run["label"])] = run
+    paired = [r for (seed, _), r in sorted(runs.items())
+              if (seed, "default") in runs and (seed, "previous") in runs]
+    return _timing_summary(paired, data=args.data, metric=args.metric, budget=args.budget, sources=args.files)
+
+
+def _timing_summary(runs: list[dict[str, Any]], **info: Any) -> dict[str, Any]:
+    seeds = sorted({r["seed"] for r in runs})
+    out: dict[str, Any] = {"part": "timing", **info, "seeds": seeds, "threads": 1, "runs": runs}
     for label in ("default", "previous"):
         mine = [r for r in runs if r["label"] == label]
         out[label] = {"fit_budget": mine[0]["fit_budget"],
                       "median_wall_s": statistics.median(r["wall_s"] for r in mine),
+                      "median_cpu_s": statistics.median(r["cpu_s"] for r in mine),
                       "median_fit_s": statistics.median(r["timings"]["fit_s"] for r in mine),
                       "median_score_s": statistics.median(r["timings"]["score_s"] for r in mine),
                       "median_queries_to_optimum": _median_hits([r["queries_to_optimum"] for r in mine])}
-    by_seed = defaultdict(dict)
-    for r in runs:
-        by_seed[r["seed"]][r["label"]] = r["wall_s"]
-    out["median_ratio"] = statistics.median(s["default"] / s["previous"] for s in by_seed.values())
-    print(f"median wall time: default {out['default']['median_wall_s']:.1f} s, previous "
-          f"{out['previous']['median_wall_s']:.1f} s; median ratio {out['median_ratio']:.3f}")
+    for key in ("wall_s", "cpu_s"):
+        by_seed: dict[int, dict[str, float]] = defaultdict(dict)
+        for r in runs:
+            by_seed[r["seed"]][r["label"]] = r[key]
+        out[f"median_ratio_{key[:-2]}"] = statistics.median(s["default"] / s["previous"] for s in by_seed.values())
+    print(f"{len(seeds)} seeds; median wall time: default {out['default']['median_wall_s']:.1f} s, previous "
+          f"{out['previous']['median_wall_s']:.1f} s (ratio {out['median_ratio_wall']:.3f}); median CPU time: "
+          f"default {out['default']['median_cpu_s']:.1f} s, previous {out['previous']['median_cpu_s']:.1f} s "
+          f"(ratio {out['median_ratio_cpu']:.3f})")
     return out
 
 
@@ -231,9 +254,11 @@ def curve(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("part", choices=("profile", "timing", "quality", "curve"))
+    parser.add_argument("part", choices=("profile", "timing", "merge", "quality", "curve"))
+    parser.add_argument("files", nargs="*", help="merge: timing files to combine")
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0, help="profile: the run's seed")
+    parser.add_argument("--first-seed", type=int, default=0, help="timing: seeds first-seed .. first-seed+seeds-1")
     parser.add_argument("--budget", type=int, default=150)
     parser.add_argument("--data", default=TABLES["cifar10"], help="profile / timing: the table")
     parser.add_argument("--metric", default=None, help="search metric (default: the table's)")
@@ -243,7 +268,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--studies", type=Path, default=ROOT / "runs" / "speed", help="studies: where they go")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
-    args.out_path = args.out or RESULTS / f"speed-{args.part}.json"
+    args.out_path = args.out or RESULTS / f"speed-{'timing' if args.part == 'merge' else args.part}.json"
     _one_thread()
     if args.part == "profile" and args.fit_budgets is None:
         from nasloop.search_config import SearchConfig
@@ -251,7 +276,8 @@ def main(argv: list[str] | None = None) -> None:
         args.fit_budgets = [SearchConfig().fit_budget, "full"]
     if args.part == "curve" and args.fit_budgets is None:
         args.fit_budgets = [3, 6, 12, 24, "full"]
-    result = {"profile": profile, "timing": timing, "quality": quality, "curve": curve}[args.part](args)
+    parts = {"profile": profile, "timing": timing, "merge": merge, "quality": quality, "curve": curve}
+    result = parts[args.part](args)
     import torch
 
     result["environment"] = {"torch": torch.__version__, "cpus": os.cpu_count(),
