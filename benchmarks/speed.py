@@ -7,14 +7,15 @@ a short table. Run from the repository root:
     python benchmarks/speed.py timing --seeds 10    # default vs previous default, side by side, 1 thread
     python benchmarks/speed.py merge A.json B.json  # one timing result from seed ranges run apart
     python benchmarks/speed.py quality --seeds 25   # 25-seed studies, CIFAR-10 and CIFAR-100 (nasloop compare)
-    python benchmarks/speed.py curve --seeds 10 --fit-budgets 3 6 12 24 full
+    python benchmarks/speed.py curve --seeds 10 --fit-budgets 3 12 --tables cifar10
 
 ``timing`` alternates the two configurations seed by seed in one process on one torch thread, so
 both see the same machine load; it reports the median wall time and the median CPU time of each
 (on a machine shared with other work the CPU time is what one dedicated core would take), and the
-medians of the per-seed ratios. ``quality`` and ``curve`` run ``nasloop compare`` studies (resumable: rerun the
-same command to continue) and read their ``summary.json``; ``--data`` / ``--metric`` choose the
-table, e.g. ``--metric val_acc_12ep`` for the 12-epoch column. The previous default is
+medians of the per-seed ratios. ``quality`` runs ``nasloop compare`` studies (resumable: rerun the same command to
+continue) and reads their ``summary.json``. ``curve`` runs the fit budgets seed by seed in one
+process (one thread) and records CPU time, queries to the optimum and the report metric after 50
+queries; ``--metric val_acc_12ep`` searches the 12-epoch column instead. The previous default is
 ``--fit-budget full``: warm refits of half of ``max_fit_steps`` (150 optimiser steps) every round.
 """
 
@@ -57,7 +58,7 @@ def _run(fit_budget: int | str, *, seed: int, data: str, budget: int, metric: st
     """One in-process run; its summary plus the queries it needed to reach the optimum."""
     from nasloop.loop import run_search
     from nasloop.search_config import SearchConfig
-    from nasloop.study import queries_to_optimum
+    from nasloop.study import incumbent_curves, queries_to_optimum
 
     t0, c0 = time.perf_counter(), time.process_time()
     result = run_search("nb201", strategy="random", predictor="nnformer", data=data, budget=budget, seed=seed,
@@ -65,9 +66,10 @@ def _run(fit_budget: int | str, *, seed: int, data: str, budget: int, metric: st
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     s = result.summary
     optimum = s["optimum"][s["metric"]]["value"]
+    report_curve = incumbent_curves(result.records, s["metric"], s["report"], budget)[1]
     return {"fit_budget": fit_budget, "seed": seed, "wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
-            "timings": s["timings"],
-            "queries_to_optimum": queries_to_optimum(result.records, s["metric"], optimum)}
+            "timings": s["timings"], "queries_to_optimum": queries_to_optimum(result.records, s["metric"], optimum),
+            "report_at_50": float(report_curve[min(50, budget) - 1])}
 
 
 # --- profile ------------------------------------------------------------------------------------------
@@ -242,14 +244,28 @@ def quality(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def curve(args: argparse.Namespace) -> dict[str, Any]:
-    rows = [_study(table, TABLES[table], fb, seeds=args.seeds, budget=args.budget, jobs=args.jobs,
-                   metric=args.metric, root=args.studies)
-            for table in args.tables for fb in args.fit_budgets]
-    for row in rows:
-        print(f"{row['table']} fit_budget {row['fit_budget']}: {row['median_seconds_per_run']:.1f} s per run, "
-              f"median queries to optimum {row['median_queries_to_optimum']}, test mean @50 "
-              f"{row['report_mean_at_50']:.2f}")
-    return {"part": "curve", "seeds": args.seeds, "studies": rows}
+    """Time per run (CPU and wall, one thread) against queries to the optimum, per fit budget, in process."""
+    runs: list[dict[str, Any]] = []
+    rows = []
+    for table in args.tables:
+        for fb in args.fit_budgets:
+            mine = []
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
+                run = {"table": table, **_run(fb, seed=seed, data=TABLES[table], budget=args.budget,
+                                               metric=args.metric)}
+                mine.append(run)
+                runs.append(run)
+                _write(args.out_path, {"part": "curve", "partial": True, "runs": runs})
+            rows.append({"table": table, "fit_budget": fb, "seeds": [r["seed"] for r in mine],
+                         "median_cpu_s": statistics.median(r["cpu_s"] for r in mine),
+                         "median_wall_s": statistics.median(r["wall_s"] for r in mine),
+                         "median_queries_to_optimum": _median_hits([r["queries_to_optimum"] for r in mine]),
+                         "found": sum(r["queries_to_optimum"] is not None for r in mine),
+                         "mean_report_at_50": statistics.fmean(r["report_at_50"] for r in mine)})
+            print(f"{table} fit_budget {fb}: {rows[-1]['median_cpu_s']:.1f} s CPU per run, median queries to "
+                  f"optimum {rows[-1]['median_queries_to_optimum']}, found {rows[-1]['found']}/{len(mine)}, "
+                  f"report mean @50 {rows[-1]['mean_report_at_50']:.3f}", flush=True)
+    return {"part": "curve", "budget": args.budget, "metric": args.metric, "curve": rows, "runs": runs}
 
 
 def main(argv: list[str] | None = None) -> None:
