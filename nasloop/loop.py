@@ -97,7 +97,8 @@ def run_search(
         metric / report: metric to search / to report; see :func:`choose_metrics` for the defaults.
         preset: predictor preset (``fast`` ...).
         seed: the one seed every random stream of the run derives from.
-        config: loop knobs (pool size, queries per round, warm-up, refit cadence, acquisition).
+        config: loop knobs (pool size, queries per round, warm-up, refit cadence, acquisition, the
+            fit budget: ``SearchConfig(fit_budget=...)``).
         strategy_options / predictor_options: extra keyword arguments of the strategy / predictor.
         out: run directory to write (``config.json``, ``history.jsonl``, ``rounds.jsonl``,
             ``summary.json``); ``None`` keeps everything in memory.
