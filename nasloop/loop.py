@@ -99,7 +99,8 @@ def run_search(
         metric / report: metric to search / to report; see :func:`choose_metrics` for the defaults.
         preset: predictor preset (``fast`` ...).
         seed: the one seed every random stream of the run derives from.
-        config: loop knobs (pool size, queries per round, warm-up, refit cadence, acquisition).
+        config: loop knobs (pool size, queries per round, warm-up, refit cadence, acquisition, the
+            fit budget: ``SearchConfig(fit_budget=...)``).
         strategy_options / predictor_options: extra keyword arguments of the strategy / predictor.
         out: run directory to write (``config.json``, ``history.jsonl``, ``rounds.jsonl``,
             ``summary.json``); ``None`` keeps everything in memory.
@@ -451,6 +452,9 @@ def _build_predictor(predictor: Any, *, preset: str, seed: int, cfg: SearchConfi
         options["warm_start"] = cfg.warm_start
     if cfg.max_fit_steps is not None and "max_fit_steps" not in options and _accepts(factory, "max_fit_steps"):
         options["max_fit_steps"] = cfg.max_fit_steps
+    budget = cfg.fit_steps_per_result
+    if budget is not None and "fit_budget" not in options and _accepts(factory, "fit_budget"):
+        options["fit_budget"] = budget
     return build("predictors", predictor, factory, preset=preset, seed=seed, **options), predictor, options, None
 
 

@@ -32,6 +32,12 @@ class SearchConfig:
         max_fit_steps: cap on the optimiser steps of each predictor fit in the loop (torch predictors;
             warm-started refits run half of it). Refitting every round with a preset's full schedule
             would dominate the run time; ``None`` uses the preset's own schedule.
+        fit_budget: optimiser steps per new true result of a warm-started refit (torch predictors): a
+            refit after 5 new results runs ``5·fit_budget`` steps from the previous weights, at most
+            half of ``max_fit_steps``; the first fit, from scratch, keeps the whole capped schedule.
+            ``"full"``: every warm refit runs half of ``max_fit_steps`` (the cost of a run then
+            hardly depends on what is new). The knob trades run time against the predictor's
+            ranking quality: see docs/performance.md for the measured curve.
         skip_equivalent: predictor picks pass over architectures that ``space.canonical`` puts in the
             class of one already queried (the same function under another labelling, such as
             NAS-Bench-201 cells that differ only in edges no path uses). Training such a cell only
@@ -66,6 +72,7 @@ class SearchConfig:
     # optimum stayed at 43 (as with 400) and the study took 29 instead of 35 minutes on 2 cores
     # (docs/results.md, "Choosing the defaults").
     max_fit_steps: int | None = 300
+    fit_budget: int | str = 6
     # In the 25-seed studies, 11% of the predictor's picks among the first 50 queries were cells
     # equivalent to one queried before. Skipping them took the median queries to the optimum from
     # 43 to 36 (CIFAR-10) and 36 to 35 (CIFAR-100) (docs/results.md, "Choosing the defaults").
@@ -90,6 +97,9 @@ class SearchConfig:
         if self.max_fit_steps is not None and (isinstance(self.max_fit_steps, bool)
                                                or not isinstance(self.max_fit_steps, int) or self.max_fit_steps < 1):
             raise ConfigError(f"max_fit_steps must be a positive integer or None, got {self.max_fit_steps!r}")
+        if self.fit_budget != "full" and (isinstance(self.fit_budget, bool) or not isinstance(self.fit_budget, int)
+                                          or self.fit_budget < 1):
+            raise ConfigError(f"fit_budget must be a positive integer or 'full', got {self.fit_budget!r}")
         if not isinstance(self.skip_equivalent, bool):
             raise ConfigError(f"skip_equivalent must be true or false, got {self.skip_equivalent!r}")
         check_rule(self.acquisition)
@@ -116,6 +126,21 @@ class SearchConfig:
         the value that reproduces it (``LEGACY_VALUES``), not today's default."""
         return cls.from_json({**LEGACY_VALUES, **data})
 
+    @property
+    def fit_steps_per_result(self) -> int | None:
+        """``fit_budget`` as a predictor's ``fit_budget`` option (``None`` for ``"full"``)."""
+        return None if self.fit_budget == "full" else int(self.fit_budget)
+
+    @classmethod
+    def parse_fit_budget(cls, text: str | int) -> int | str:
+        """``--fit-budget`` value: a positive integer or ``full``."""
+        if isinstance(text, int) or text == "full":
+            return text
+        try:
+            return int(text)
+        except (TypeError, ValueError):
+            raise ConfigError(f"fit_budget must be a positive integer or 'full', got {text!r}") from None
+
     @classmethod
     def parse_pool(cls, text: str | int) -> int | str:
         """``--n-pool`` value: a positive integer, ``all`` or ``auto``."""
@@ -128,7 +153,7 @@ class SearchConfig:
 
 
 # Options that did not exist in older run directories, with the behaviour those runs had.
-LEGACY_VALUES: dict[str, Any] = {"skip_equivalent": False}
+LEGACY_VALUES: dict[str, Any] = {"skip_equivalent": False, "fit_budget": "full"}
 
 
 def choose_metrics(benchmark: Any, metric: str | None = None, report: str | None = None) -> tuple[str, str]:

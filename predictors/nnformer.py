@@ -228,9 +228,10 @@ class NNFormerPredictor(TorchPredictor):
 
     def __init__(self, *, preset: str = "fast", seed: int = 0, target: str = "accuracy", n_members: int = 1,
                  warm_start: bool = False, strict_sibling_masks: bool = False, config=None, device: str = "auto",
-                 callback=None, max_fit_steps: int | None = None) -> None:
+                 callback=None, max_fit_steps: int | None = None, fit_budget: int | None = None) -> None:
         super().__init__(preset=preset, seed=seed, target=target, n_members=n_members, warm_start=warm_start,
-                         config=config, device=device, callback=callback, max_fit_steps=max_fit_steps)
+                         config=config, device=device, callback=callback, max_fit_steps=max_fit_steps,
+                         fit_budget=fit_budget)
         self.strict_sibling_masks = strict_sibling_masks
 
     @property

@@ -368,13 +368,15 @@ class TorchPredictor(Predictor):
 
     def __init__(self, *, preset: str = "fast", seed: int = 0, target: str = "accuracy", n_members: int = 1,
                  warm_start: bool = False, config: Mapping[str, Any] | None = None, device: str = "auto",
-                 callback: Callable[[int, int], None] | None = None, max_fit_steps: int | None = None) -> None:
+                 callback: Callable[[int, int], None] | None = None, max_fit_steps: int | None = None,
+                 fit_budget: int | None = None) -> None:
         self.preset = preset
         self.seed = seed
         self.target = target
         self.n_members = n_members
         self.warm_start = warm_start
         self.max_fit_steps = max_fit_steps
+        self.fit_budget = fit_budget
         self.config = config
         self.device = device
         self.callback = callback
@@ -434,6 +436,9 @@ class TorchPredictor(Predictor):
                 raise ConfigError(f"max_fit_steps must be >= 1, got {self.max_fit_steps}")
             train_cfg = dataclasses.replace(train_cfg, min_steps=min(train_cfg.min_steps, cap),
                                             max_steps=min(train_cfg.max_steps or cap, cap))
+        budget = self.fit_budget
+        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 1):
+            raise ConfigError(f"fit_budget must be a positive integer or None, got {budget!r}")
         return model_cfg, train_cfg
 
     def _torch_device(self) -> torch.device:
@@ -481,6 +486,9 @@ class TorchPredictor(Predictor):
             n_steps = min(n_steps, train_cfg.max_steps)
         if warm:
             n_steps = max(1, round(n_steps * train_cfg.warm_start_ratio))
+            if self.fit_budget is not None:
+                n_new = max(1, len(graphs) - getattr(self, "n_train_", 0))
+                n_steps = min(n_steps, int(self.fit_budget) * n_new)
         member_seeds = np.random.SeedSequence(int(self.seed)).spawn(int(self.n_members))
         if warm:  # a warm-started fit must not replay the first fit's batches and dropout masks
             member_seeds = [np.random.SeedSequence([int(self.seed), self.n_fits_, k])
@@ -508,6 +516,7 @@ class TorchPredictor(Predictor):
         self.members_, self.emas_ = members, emas
         self.fitted_target_ = self.target
         self.n_fits_ = getattr(self, "n_fits_", 0) + 1
+        self.n_train_ = len(graphs)
         self.fit_info_ = {"warm_start": warm, "n_steps": n_steps, "members": infos,
                           "seconds": time.perf_counter() - start, "device": str(device)}
         self.device_ = device

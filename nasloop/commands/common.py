@@ -74,6 +74,7 @@ def load_toml(path: str | None) -> dict[str, Any]:
 # The value types a TOML key may hold, by key (what check_toml_types accepts).
 TEXT, INTEGER, NUMBER, BOOLEAN, TABLE = "a string", "an integer", "a finite number", "true or false", "a table"
 POOL = "a positive integer, 'all' or 'auto'"
+FIT_BUDGET = "a positive integer or 'full'"
 
 
 def check_toml_types(path: str | None, values: dict[str, Any], types: dict[str, str]) -> None:
@@ -93,6 +94,7 @@ def check_toml_types(path: str | None, values: dict[str, Any], types: dict[str, 
             BOOLEAN: isinstance(value, bool),
             TABLE: isinstance(value, dict),
             POOL: (isinstance(value, int) and not isinstance(value, bool)) or value in ("all", "auto"),
+            FIT_BUDGET: (isinstance(value, int) and not isinstance(value, bool)) or value == "full",
         }[kind]
         if not ok:
             where = f"{path}: " if path else ""

@@ -12,6 +12,7 @@ import click
 
 from nasloop.commands.common import (
     BOOLEAN,
+    FIT_BUDGET,
     INTEGER,
     POOL,
     TABLE,
@@ -35,7 +36,7 @@ _FILE_TYPES: dict[str, str | None] = {
     **dict.fromkeys(("budget", "jobs", "n_warmup", "n_per_round", "n_local", "refit_every", "max_fit_steps"),
                     INTEGER),
     **dict.fromkeys(("skip_equivalent", "log_x"), BOOLEAN),
-    "n_pool": POOL, "search": TABLE, "seeds": None,
+    "n_pool": POOL, "fit_budget": FIT_BUDGET, "search": TABLE, "seeds": None,
     "strategies": _LIST_OF_TEXT, "predictors": _LIST_OF_TEXT, "configs": _LIST_OF_TABLES,
 }
 _CONFIG_KEYS = ("strategy", "predictor", "label", "preset", "search", "strategy_options", "predictor_options")
@@ -98,12 +99,16 @@ def build_spec(options: dict[str, Any]):
     from nasloop.compare import StudyConfig, StudySpec, grid
 
     search = {k: options[k] for k in ("n_warmup", "n_per_round", "n_pool", "n_local", "refit_every", "acquisition",
-                                     "max_fit_steps", "skip_equivalent")
+                                     "max_fit_steps", "fit_budget", "skip_equivalent")
               if options.get(k) is not None}
     if "n_pool" in search:
         from nasloop.search_config import SearchConfig
 
         search["n_pool"] = SearchConfig.parse_pool(search["n_pool"])
+    if "fit_budget" in search:
+        from nasloop.search_config import SearchConfig
+
+        search["fit_budget"] = SearchConfig.parse_fit_budget(search["fit_budget"])
     predictors = options.get("predictors") or ([] if options.get("prior") else ["none"])
     configs = list(grid(options.get("strategies") or [], predictors,
                         preset=options.get("preset") or "fast", search={**options.get("search", {}), **search}))
@@ -162,6 +167,8 @@ def _prior_configs(options: dict[str, Any], search: dict[str, Any]) -> list:
               help="Picks per round from the best architectures' unqueried neighbours.")
 @click.option("--refit-every", type=int, default=None, help="Refit after this many new results.")
 @click.option("--max-fit-steps", type=int, default=None, help="Cap on optimiser steps per predictor fit.")
+@click.option("--fit-budget", default=None,
+              help="Optimiser steps per new true result of a warm refit, or 'full'. [default: 6]")
 @click.option("--acquisition", default=None, help="greedy | ucb | thompson.")
 @click.option("--skip-equivalent/--no-skip-equivalent", default=None,
               help="Pass over cells equivalent to a queried one (space.canonical). [default: skip]")

@@ -12,6 +12,7 @@ from click.core import ParameterSource
 
 from nasloop.commands.common import (
     BOOLEAN,
+    FIT_BUDGET,
     INTEGER,
     NUMBER,
     POOL,
@@ -42,7 +43,7 @@ _FILE_TYPES = {
     **dict.fromkeys(("max_cost", "max_seconds", "ucb_beta"), NUMBER),
     **dict.fromkeys(("warm_start", "skip_equivalent"), BOOLEAN),
     **dict.fromkeys(("strategy_options", "predictor_options"), TABLE),
-    "n_pool": POOL,
+    "n_pool": POOL, "fit_budget": FIT_BUDGET,
 }
 
 
@@ -80,6 +81,9 @@ _FILE_TYPES = {
               help="greedy, ucb or thompson (UCB and Thompson use an ensemble's std).")
 @click.option("--max-fit-steps", default=_DEFAULT.max_fit_steps, show_default=True, type=int,
               help="Cap on optimiser steps per predictor fit (warm refits run half).")
+@click.option("--fit-budget", default=str(_DEFAULT.fit_budget), show_default=True,
+              help="Optimiser steps per new true result of a warm refit, or 'full' (half of --max-fit-steps "
+                   "every refit): run time against predictor quality, see docs/performance.md.")
 @click.option("--skip-equivalent/--no-skip-equivalent", default=_DEFAULT.skip_equivalent, show_default=True,
               help="Pass over cells equivalent to a queried one (space.canonical) while others are left.")
 @click.option("--prior", default=None, metavar="PRIOR_DIR",
@@ -198,6 +202,8 @@ def _apply(base: dict[str, Any], chosen: dict[str, Any]) -> dict[str, Any]:
     loop = {k: chosen[k] for k in _LOOP_KEYS if k in chosen}
     if "n_pool" in loop:
         loop["n_pool"] = SearchConfig.parse_pool(loop["n_pool"])
+    if "fit_budget" in loop:
+        loop["fit_budget"] = SearchConfig.parse_fit_budget(loop["fit_budget"])
     options["config"] = replace(options.get("config") or SearchConfig(), **loop)
     return options
 
@@ -278,5 +284,6 @@ def _print_summary(summary: dict[str, Any]) -> None:
     timings = summary["timings"]
     extra = f", predictor tau {summary['predictor_tau']:.3f}" if summary.get("predictor_tau") is not None else ""
     click.echo(f"queries:    {summary['n_queries']} of {summary['budget']} ({summary['stopped']}){extra}")
-    click.echo(f"time:       {timings['total_s']:.1f} s total, {timings['fit_s']:.1f} s fitting the predictor")
+    click.echo(f"time:       {timings['total_s']:.1f} s total: {timings['fit_s']:.1f} s fitting the predictor, "
+               f"{timings.get('score_s', 0.0):.1f} s scoring, {timings.get('evaluate_s', 0.0):.1f} s evaluating")
     click.echo(f"run:        {summary['run_dir']}")
