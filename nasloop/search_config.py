@@ -49,33 +49,22 @@ class SearchConfig:
         1000
     """
 
+    # Why each default is what it is, with the command behind its evidence: docs/decisions.md.
     n_warmup: int = 10
-    # 5 picks per refit (10 before session 16): a refit after every 5 true results lets the predictor
-    # learn from the local scan sooner. In 25-seed runs of 50 queries, runs holding the optimum after
-    # 50 queries went from 19 to 21 of 25 on CIFAR-100 (mean test_acc @50 73.23 -> 73.44) and stayed
-    # at 17 on CIFAR-10 (94.29 -> 94.31), for twice the fits (docs/results.md, session 16).
+    # A refit after every 5 true results lets the predictor learn from the local scan sooner.
     n_per_round: int = 5
-    # 1 of 5 picks explores: the predictor's best of 1,000 strategy proposals (random samples under
-    # the default strategy; scoring them costs ~0.2 s). 4 exploit: one at a time, the predictor's
-    # best unqueried neighbour of the incumbent, which may have changed with the previous pick. On
-    # NAS-Bench-201 the guided runs that missed the optimum had reached one of its neighbours early
-    # and then sampled elsewhere for tens of queries; 7 local picks of 10, taken one at a time,
-    # brought the median queries to the CIFAR-10 optimum to 43 (docs/results.md, "Choosing the
-    # defaults"). Rounds of 5 keep a similar share (4 of 5).
+    # 1 of 5 picks explores (the predictor's best of 1,000 strategy proposals); 4 exploit, one at a
+    # time, around the incumbent, whose unqueried neighbour the predictor alone tends to rank low.
     n_pool: int | str = 1000
     n_local: int = 4
     refit_every: int = 1
     acquisition: str = "greedy"
     ucb_beta: float = 1.0
     warm_start: bool = True
-    # 300 steps per fit (warm refits 150): in the 25-seed CIFAR-10 study the median queries to the
-    # optimum stayed at 43 (as with 400) and the study took 29 instead of 35 minutes on 2 cores
-    # (docs/results.md, "Choosing the defaults").
     max_fit_steps: int | None = 300
+    # Warm refits train on what is new: 6 steps per new result, a quarter of the fixed 150-step refit.
     fit_budget: int | str = 6
-    # In the 25-seed studies, 11% of the predictor's picks among the first 50 queries were cells
-    # equivalent to one queried before. Skipping them took the median queries to the optimum from
-    # 43 to 36 (CIFAR-10) and 36 to 35 (CIFAR-100) (docs/results.md, "Choosing the defaults").
+    # A cell equivalent to a queried one only measures the training noise again.
     skip_equivalent: bool = True
 
     def __post_init__(self) -> None:

@@ -199,11 +199,8 @@ def nnformer_presets(preset: str, target: str) -> tuple[NNFormerConfig, TrainCon
     if latency:  # 3,000 steps at most, clipped, light consistency: the settings its MAPE figures used
         return model, TrainConfig(epochs=300, max_steps=3000, lr=1e-3, lambda_cons=0.01, grad_clip=5.0, **shared)
     # Accuracy: peak lr 2e-3 for 250 epochs (N=156: 1,250 steps), at most 6,000 steps (N=1563: 49 steps
-    # an epoch). lr 1e-3 needed 300 epochs and 7,000 steps, 20% and 17% more steps, for tau 0.804 and
-    # 0.893; lr 2e-3 gives 0.804 and 0.897 (3 seeds each; docs/results.md, session 14).
-    # The search loop's 300-step fits keep lr 1e-3 and 300 epochs: with the new schedule the 25-seed
-    # studies needed a median of 43 instead of 36 queries to the CIFAR-10 optimum, 41 instead of 35
-    # on CIFAR-100 (docs/results.md, session 14).
+    # an epoch): the ranking of lr 1e-3 over 300 epochs with fewer steps. The search loop's capped fits
+    # keep lr 1e-3 over 300 epochs, which searched better (docs/decisions.md).
     train = TrainConfig(epochs=250, max_steps=6000, lr=2e-3, lambda_cons=1.0, loop_lr=1e-3, loop_epochs=300,
                         **shared)
     return model, train
