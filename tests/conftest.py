@@ -13,6 +13,20 @@ NB201_CIFAR100 = SHARED_DATA / "nb201" / "cifar100.csv"
 NB201_LATENCY = SHARED_DATA / "nb201" / "latency_ms.csv"
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models run faster on one thread, and the CPU is shared with other work.
+
+    Use it per module: ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def require_shared(path: Path) -> Path:
     """Return ``path``; outside CI skip when it is missing, in CI (CI=true) fail."""
     if not path.exists():

@@ -7,7 +7,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from nasloop.commands.compare import build_spec
 from nasloop.errors import ConfigError
@@ -19,12 +18,7 @@ from tests.test_search_cli import run_cli
 TINY_NNFORMER = {"d_model": 16, "n_layers": 2, "epochs": 100, "min_steps": 0}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def nb201_data(n: int):
