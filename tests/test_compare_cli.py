@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import child_pids, process_alive
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -99,26 +101,6 @@ def test_plot_missing_path_is_one_line():
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
 
 
-def _children(pid: int) -> list[int]:
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            out.append(int(stat.parent.name))
-    return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads worker processes from /proc")
 def test_sigterm_stops_the_workers_too(nb201_cifar10_path, tmp_path):
     import signal
@@ -133,11 +115,11 @@ def test_sigterm_stops_the_workers_too(nb201_cifar10_path, tmp_path):
     deadline = time.time() + 120
     while time.time() < deadline and not any(p.stat().st_size for p in out.glob("*/*/history.jsonl")):
         time.sleep(0.2)
-    workers = _children(proc.pid)
+    workers = child_pids(proc.pid)
     assert proc.poll() is None and workers, "the study ended before it could be interrupted"
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     time.sleep(1.0)
-    assert not [pid for pid in workers if _alive(pid)], "workers outlived the study"
+    assert not [pid for pid in workers if process_alive(pid)], "workers outlived the study"
     assert not any((p / "summary.json").exists() for p in out.glob("*/*"))  # interrupted, resumable

@@ -23,6 +23,7 @@ from nasloop.errors import NasloopError
 from nasloop.history import read_history
 from nasloop.locks import LOCK_FILE, DirectoryLock
 from nasloop.loop import SearchConfig, check_search, resume_search, run_search
+from tests.processes import child_pids, process_alive
 from tests.test_resume import BUDGET, CFG, TOY, _assert_same_run, _reference
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -152,20 +153,6 @@ def test_sigkill_at_random_points_then_resume_equals_the_uninterrupted_run(nb201
 
 
 # --- a SIGKILLed compare ----------------------------------------------------------------------------
-def _children(pid: int) -> set[int]:
-    out: set[int] = set()
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        text = (task / "children").read_text().split()
-        out |= {int(x) for x in text}
-    return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state not in ("Z", "X")
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
@@ -179,12 +166,12 @@ def test_a_sigkilled_compare_leaves_no_worker_and_a_rerun_has_no_duplicates(nb20
     while not any(len(p.read_text().splitlines()) >= 5 for p in out.rglob("history.jsonl")):
         assert parent.poll() is None and time.monotonic() < deadline, parent.stderr.read()
         time.sleep(0.05)
-    workers = {w for child in _children(parent.pid) for w in {child} | _children(child)}
+    workers = {w for child in child_pids(parent.pid) for w in {child} | child_pids(child)}
     assert workers
     parent.send_signal(signal.SIGKILL)
     parent.wait(timeout=10)
     deadline = time.monotonic() + 10
-    while any(_alive(w) for w in workers):
+    while any(process_alive(w) for w in workers):
         assert time.monotonic() < deadline, "a worker outlived the killed study"
         time.sleep(0.05)
     again = subprocess.run(args, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
