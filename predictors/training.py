@@ -540,7 +540,8 @@ class TorchPredictor(Predictor):
         meta = {
             "n_members": len(self.members_), "has_ema": [ema is not None for ema in self.emas_],
             "capacity": list(self.capacity_), "scaler": [self.scaler_.target, self.scaler_.shift, self.scaler_.scale],
-            "fitted_target": self.fitted_target_, "n_fits": self.n_fits_, "fit_info": self.fit_info_,
+            "fitted_target": self.fitted_target_, "n_fits": self.n_fits_, "n_train": self.n_train_,
+            "fit_info": self.fit_info_,
             "predict_batch_size": self.predict_batch_size_, "predict_threads": self.predict_threads_,
         }
         return tensors, meta
@@ -574,6 +575,7 @@ class TorchPredictor(Predictor):
                                                      float(meta["scaler"][2]))
         self.members_, self.emas_, self.scaler_, self.capacity_ = members, emas, scaler, capacity
         self.fitted_target_, self.n_fits_ = meta["fitted_target"], int(meta["n_fits"])
+        self.n_train_ = int(meta["n_train"])  # the fit budget counts new results against it
         self.fit_info_ = dict(meta["fit_info"])
         self.device_ = device
         self.predict_batch_size_ = meta["predict_batch_size"]

@@ -444,3 +444,23 @@ def test_a_torch_predictor_resumes_from_its_tensor_snapshot_exactly(nb201_cifar1
     assert (damaged / "history.jsonl").read_text().count("\n") == 30
     assert [json.loads(x)["arch"] for x in (damaged / "history.jsonl").read_text().splitlines()] == \
         [json.loads(x)["arch"] for x in (ref / "history.jsonl").read_text().splitlines()]
+
+
+def test_a_snapshot_keeps_what_the_fit_budget_counts_from(nb201_cifar10_path, tmp_path):
+    """With a fit budget that binds (warm refits of 2 steps per new result, below half the cap), the
+    refits after a resume from the snapshot run as many steps as uninterrupted ones."""
+    cfg = SearchConfig(n_warmup=10, n_per_round=4, n_pool=50, n_local=2, max_fit_steps=120, fit_budget=2)
+    ref = tmp_path / "ref"
+    run_search("nb201", None, "evolution", 30, "mlp", data=str(nb201_cifar10_path), seed=1, config=cfg, out=ref)
+
+    def stop(event):
+        if event.phase == "query" and not event.replay and event.n_queries == 22:
+            raise KeyboardInterrupt
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        run_search("nb201", None, "evolution", 30, "mlp", data=str(nb201_cifar10_path), seed=1, config=cfg,
+                   out=run, callback=stop)
+    resume_search(run)
+    assert (run / "history.jsonl").read_text().count("\n") == 30
+    assert [json.loads(x)["arch"] for x in (run / "history.jsonl").read_text().splitlines()] == \
+        [json.loads(x)["arch"] for x in (ref / "history.jsonl").read_text().splitlines()]
