@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nasloop.errors import DataError, InvalidArchitectureError, UnknownNameError
+from nasloop.errors import ConfigError, DataError, InvalidArchitectureError, UnknownNameError
 from nasloop.space import SearchSpace
 from nasloop.types import Evaluation
 
@@ -213,3 +213,60 @@ def parse_index_cell(text: str, *, table: str, line: int, column: str = "index")
     if not (cell.isascii() and cell.isdigit()) or len(cell) > 18:
         raise DataError(f"{table} line {line}: column {column!r} holds {cell!r}, expected a whole number >= 0")
     return int(cell)
+
+
+# --- several tables of one space, joined on the architecture ------------------------------------------
+DataSource = str | Sequence[str] | None
+
+
+def data_sources(data: DataSource) -> list[str]:
+    """``data`` (``None``, one path, or several) as a list of paths; an empty list means the default."""
+    if data is None:
+        return []
+    if isinstance(data, str | Path):
+        return [str(data)]
+    if isinstance(data, Sequence) and all(isinstance(d, str | Path) for d in data):
+        return [str(d) for d in data]
+    raise ConfigError(f"data must be a path or a list of paths, got {data!r}")
+
+
+def single_or_list(sources: Sequence[str]) -> str | list[str] | None:
+    """The stored form of ``--data``: ``None``, one path, or a list when several tables are joined."""
+    return None if not sources else sources[0] if len(sources) == 1 else list(sources)
+
+
+def join_tables(tables: Sequence[Benchmark], sources: Sequence[str]) -> TabularBenchmark:
+    """One table with every metric column of ``tables`` (full tables of one space), rows of the first.
+
+    Accuracy and latency columns measured in different files can then be searched together. Refused
+    with a one-line ``ConfigError``: a source that is not a full table, tables covering different
+    cells (their counts named), and a column name that two tables share (which one would be meant?).
+    """
+    for table, source in zip(tables, sources, strict=True):
+        if not isinstance(table, TabularBenchmark):
+            raise ConfigError(f"--data {source} is not a table ({type(table).__name__}); only full tables of "
+                              "one space can be joined")
+    first, first_source = tables[0], sources[0]
+    columns: dict[str, np.ndarray] = dict(first.columns)
+    owner = dict.fromkeys(first.columns, first_source)
+    for table, source in zip(tables[1:], sources[1:], strict=True):
+        _check_same_cells(first, first_source, table, source)
+        order = np.fromiter((table.row_of(a) for a in first.archs), dtype=np.int64, count=len(first))
+        for name, values in table.columns.items():
+            if name in columns:
+                raise ConfigError(f"column {name!r} is in both {owner[name]} and {source}; join tables whose "
+                                  "metric columns differ")
+            columns[name], owner[name] = values[order], source
+    cost = next((t.cost_column for t in tables if t.cost_column), None)
+    label = " + ".join(t.label for t in tables)
+    return TabularBenchmark(first.space, first.archs, columns, label=label, cost_column=cost, indices=first.indices)
+
+
+def _check_same_cells(a: TabularBenchmark, a_source: str, b: TabularBenchmark, b_source: str) -> None:
+    if type(a.space) is not type(b.space):
+        raise ConfigError(f"{a_source} and {b_source} hold cells of different spaces "
+                          f"({type(a.space).__name__}, {type(b.space).__name__}); they cannot be joined")
+    if len(a) != len(b) or any(arch not in b._row for arch in a.archs):
+        common = sum(arch in b._row for arch in a.archs)
+        raise ConfigError(f"{a_source} has {len(a):,} cells and {b_source} {len(b):,}, {common:,} in common; "
+                          "joined tables must hold the same cells")

@@ -82,7 +82,7 @@ class StudySpec:
     seeds: tuple[int, ...]
     budget: int
     space: str = "nb201"
-    data: str | None = None
+    data: str | list[str] | None = None
     dataset: str | None = None
     metric: str | None = None
     report: str | None = None

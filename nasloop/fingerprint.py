@@ -19,24 +19,27 @@ NB201_ENV = "NASLOOP_NB201"
 _CHUNK = 1 << 20
 
 
-def data_paths(space: str, data: str | None) -> list[Path]:
-    """The data files a run of ``space`` reads for ``data`` (a directory: every file under it).
+def data_paths(space: str, data: str | list[str] | None) -> list[Path]:
+    """The data files a run of ``space`` reads for ``data`` (one or several sources; a directory: every
+    file under it).
 
     Without ``data`` the NAS-Bench-201 loader reads ``$NASLOOP_NB201`` when set; other defaults ship
     inside installed packages and are not fingerprinted.
     """
-    source = data or (os.environ.get(NB201_ENV) if space == "nb201" else None)
-    if not source:
-        return []
-    path = Path(source).expanduser()
-    if path.is_file():
-        return [path.resolve()]
-    if path.is_dir():
-        return sorted(p.resolve() for p in path.rglob("*") if p.is_file())
-    return []
+    from nasloop.benchmark import data_sources
+
+    sources = data_sources(data) or [s for s in [os.environ.get(NB201_ENV) if space == "nb201" else None] if s]
+    paths: list[Path] = []
+    for source in sources:
+        path = Path(source).expanduser()
+        if path.is_file():
+            paths.append(path.resolve())
+        elif path.is_dir():
+            paths.extend(sorted(p.resolve() for p in path.rglob("*") if p.is_file()))
+    return paths
 
 
-def fingerprints(space: str, data: str | None) -> dict[str, dict[str, Any]]:
+def fingerprints(space: str, data: str | list[str] | None) -> dict[str, dict[str, Any]]:
     """``{absolute path: {"size": bytes, "sha256": hex}}`` of every data file of the run."""
     return {str(p): file_fingerprint(p) for p in data_paths(space, data)}
 

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from nasloop import rundir
+from nasloop.benchmark import DataSource, data_sources, single_or_list
 from nasloop.budget import Budget
 from nasloop.engine import Callback, SearchEngine, SearchProgress, Snapshots, summarize
 from nasloop.errors import ConfigError
@@ -70,7 +71,7 @@ def run_search(
     budget: int | Budget = 100,
     predictor: str | Any | None = "nnformer",
     *,
-    data: str | None = None,
+    data: DataSource = None,
     dataset: str | None = None,
     metric: str | None = None,
     report: str | None = None,
@@ -95,7 +96,9 @@ def run_search(
             that also limits simulated cost and wall-clock time.
         predictor: ``nnformer``, ``narformer2``, ``mlp``, ``gin``, ``rf``, ``"module:Class"``, an
             unfitted Predictor object, or ``None`` / ``"none"`` for the strategy alone (the baseline).
-        data / dataset: benchmark source when ``benchmark`` is ``None`` (as ``--data`` / ``--dataset``).
+        data / dataset: benchmark source when ``benchmark`` is ``None`` (as ``--data`` / ``--dataset``):
+            one path, or a list of tables of the space joined on the architecture (say accuracy from
+            one file and latency from another).
         metric / report: metric to search / to report; see :func:`choose_metrics` for the defaults.
         preset: predictor preset (``fast`` ...).
         seed: the one seed every random stream of the run derives from.
@@ -165,7 +168,7 @@ def check_search(space: str | SearchSpace = "nb201", benchmark: Any = None, stra
 
 
 def _plan(space: str | SearchSpace, benchmark: Any, strategy: str, budget: int | Budget, predictor: Any, *,
-          data: str | None = None, dataset: str | None = None, metric: str | None = None,
+          data: DataSource = None, dataset: str | None = None, metric: str | None = None,
           report: str | None = None, preset: str = "fast", seed: int = 0, config: SearchConfig | None = None,
           strategy_options: Mapping[str, Any] | None = None, predictor_options: Mapping[str, Any] | None = None,
           on_benchmark: Callable[[Any], None] | None = None) -> dict[str, Any]:
@@ -211,7 +214,7 @@ def _plan(space: str | SearchSpace, benchmark: Any, strategy: str, budget: int |
         on_benchmark(benchmark)
     payload = {
         "space": space_name,
-        "data": str(Path(data).expanduser().resolve()) if data else None,
+        "data": single_or_list([str(Path(d).expanduser().resolve()) for d in data_sources(data)]),
         "dataset": dataset,
         "benchmark": getattr(benchmark, "label", type(benchmark).__name__),
         "benchmark_object": benchmark_given,
@@ -404,14 +407,14 @@ def _child_seeds(seed: int) -> tuple[int, int, int]:
     return tuple(int(c.generate_state(1)[0]) for c in children)  # type: ignore[return-value]
 
 
-def _call_benchmark_factory(target: str, *, data: str | None, dataset: str | None) -> Any:
+def _call_benchmark_factory(target: str, *, data: DataSource, dataset: str | None) -> Any:
     """The Benchmark that the ``"package.module:function"`` factory returns for ``data`` / ``dataset``."""
-    from nasloop.registry import import_target
+    from nasloop.registry import import_target, load_joined
 
     factory = import_target(target)
     if not callable(factory) or not (_accepts(factory, "data") and _accepts(factory, "dataset")):
         raise ConfigError(f"benchmark factory {target} must be a function f(data=None, dataset=None) -> Benchmark")
-    bench = factory(data=data, dataset=dataset)
+    bench = load_joined(factory, data, dataset)
     if not (hasattr(bench, "query") and hasattr(bench, "metrics")):
         raise ConfigError(f"benchmark factory {target} returned {type(bench).__name__}, not a Benchmark "
                           "(nasloop.benchmark.Benchmark: metrics and query)")
@@ -485,7 +488,7 @@ _RERUN_KEYS = ("space", "data", "dataset", "benchmark", "benchmark_factory", "me
                "max_seconds", "seed", "search")
 
 
-def _check_data_unchanged(run_dir: Path, space: str | SearchSpace, data: str | None) -> None:
+def _check_data_unchanged(run_dir: Path, space: str | SearchSpace, data: DataSource) -> None:
     """Refuse a resume whose data files changed before they are loaded: an edited table is reported as
     changed, not by whatever its new content fails (or, worse, passes) in the loader."""
     stored = rundir.read_config(run_dir).get("data_files")

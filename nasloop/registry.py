@@ -121,12 +121,26 @@ def make_space(name: str) -> Any:
     return resolve("search_spaces", name)()
 
 
-def make_benchmark(space_name: str, *, data: str | None = None, dataset: str | None = None) -> Any:
-    """The benchmark of a registered space (``--data`` / ``--dataset`` select its source)."""
+def make_benchmark(space_name: str, *, data: str | list[str] | None = None, dataset: str | None = None) -> Any:
+    """The benchmark of a registered space (``--data`` / ``--dataset`` select its source).
+
+    Several ``data`` tables are loaded one by one and joined on the architecture
+    (:func:`nasloop.benchmark.join_tables`).
+    """
     if ":" not in space_name and space_name not in available("benchmarks"):
         resolve("search_spaces", space_name)  # says "unknown search space" when that is the problem
         raise UnknownNameError(f"search space {space_name!r} has no registered benchmark; pass --benchmark")
-    return resolve("benchmarks", space_name)(data=data, dataset=dataset)
+    return load_joined(resolve("benchmarks", space_name), data, dataset)
+
+
+def load_joined(factory: Callable[..., Any], data: Any, dataset: str | None) -> Any:
+    """``factory(data=..., dataset=...)``, or for several sources each table built and all joined."""
+    from nasloop.benchmark import data_sources, join_tables
+
+    sources = data_sources(data)
+    if len(sources) <= 1:
+        return factory(data=sources[0] if sources else None, dataset=dataset)
+    return join_tables([factory(data=source, dataset=dataset) for source in sources], sources)
 
 
 def is_registered(kind: str, name: str) -> bool:

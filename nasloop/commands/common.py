@@ -27,10 +27,18 @@ def data_options(f: F) -> F:
         help="Dataset inside the data source (e.g. cifar10-valid, cifar100, ImageNet16-120 for .pth).",
     )(f)
     return click.option(
-        "--data", default=None, metavar="PATH",
-        help="Benchmark data: a CSV table or an official file. Default: $NASLOOP_NB201, then the "
-        "zero-download AnalogNAS-Bench table.",
+        "--data", multiple=True, metavar="PATH", callback=_one_or_several,
+        help="Benchmark data: a CSV table or an official file; repeat to join tables of the space on the "
+        "architecture (e.g. accuracy and latency). Default: $NASLOOP_NB201, then the zero-download "
+        "AnalogNAS-Bench table.",
     )(f)
+
+
+def _one_or_several(_ctx: Any, _param: Any, values: tuple[str, ...]) -> str | list[str] | None:
+    """``--data`` as given: ``None``, one path, or the list of tables to join."""
+    from nasloop.benchmark import single_or_list
+
+    return single_or_list(list(values))
 
 
 def json_option(f: F) -> F:
@@ -75,6 +83,7 @@ def load_toml(path: str | None) -> dict[str, Any]:
 TEXT, INTEGER, NUMBER, BOOLEAN, TABLE = "a string", "an integer", "a finite number", "true or false", "a table"
 POOL = "a positive integer, 'all' or 'auto'"
 FIT_BUDGET = "a positive integer or 'full'"
+PATHS = "a path or a list of paths"
 
 
 def check_toml_types(path: str | None, values: dict[str, Any], types: dict[str, str]) -> None:
@@ -95,6 +104,8 @@ def check_toml_types(path: str | None, values: dict[str, Any], types: dict[str, 
             TABLE: isinstance(value, dict),
             POOL: (isinstance(value, int) and not isinstance(value, bool)) or value in ("all", "auto"),
             FIT_BUDGET: (isinstance(value, int) and not isinstance(value, bool)) or value == "full",
+            PATHS: isinstance(value, str) or (isinstance(value, list) and bool(value)
+                                              and all(isinstance(v, str) for v in value)),
         }[kind]
         if not ok:
             where = f"{path}: " if path else ""

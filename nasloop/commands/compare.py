@@ -14,6 +14,7 @@ from nasloop.commands.common import (
     BOOLEAN,
     FIT_BUDGET,
     INTEGER,
+    PATHS,
     POOL,
     TABLE,
     TEXT,
@@ -32,11 +33,11 @@ _LIST_OF_TEXT = "a list of strings"
 _LIST_OF_TABLES = "a list of tables ([[configs]])"
 # Keys a study file may hold, with their types (seeds: a count or a list, checked by _seeds).
 _FILE_TYPES: dict[str, str | None] = {
-    **dict.fromkeys(("space", "data", "dataset", "metric", "report", "preset", "acquisition", "out", "prior"), TEXT),
+    **dict.fromkeys(("space", "dataset", "metric", "report", "preset", "acquisition", "out", "prior"), TEXT),
     **dict.fromkeys(("budget", "jobs", "n_warmup", "n_per_round", "n_local", "refit_every", "max_fit_steps"),
                     INTEGER),
     **dict.fromkeys(("skip_equivalent", "log_x"), BOOLEAN),
-    "n_pool": POOL, "fit_budget": FIT_BUDGET, "search": TABLE, "seeds": None,
+    "data": PATHS, "n_pool": POOL, "fit_budget": FIT_BUDGET, "search": TABLE, "seeds": None,
     "strategies": _LIST_OF_TEXT, "predictors": _LIST_OF_TEXT, "configs": _LIST_OF_TABLES,
 }
 _CONFIG_KEYS = ("strategy", "predictor", "label", "preset", "search", "strategy_options", "predictor_options")
@@ -179,6 +180,7 @@ def _prior_configs(options: dict[str, Any], search: dict[str, Any]) -> list:
 def compare(config_file: str | None, as_json: bool, log_x: bool, jobs: int | None, out: str | None,
             **flags: Any) -> None:
     """Compare strategies and predictors over many seeds: runs, tables and search-efficiency curves."""
+    from nasloop.benchmark import data_sources, single_or_list
     from nasloop.compare import prepare
     from nasloop.registry import make_benchmark
     from nasloop.search_config import choose_metrics
@@ -191,8 +193,7 @@ def compare(config_file: str | None, as_json: bool, log_x: bool, jobs: int | Non
         options["strategies"] = ["random", "evolution"]
     bench = make_benchmark(options.get("space") or "nb201", data=options.get("data"), dataset=options.get("dataset"))
     options["metric"], options["report"] = choose_metrics(bench, options.get("metric"), options.get("report"))
-    if options.get("data"):
-        options["data"] = str(Path(options["data"]).expanduser().resolve())
+    options["data"] = single_or_list([str(Path(d).expanduser().resolve()) for d in data_sources(options.get("data"))])
     spec = build_spec(options)
     n_jobs = jobs if jobs is not None else options.get("jobs", os.cpu_count() or 1)
     if n_jobs < 1:

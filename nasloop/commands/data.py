@@ -47,7 +47,7 @@ def describe(bench, space_name: str) -> dict:
 @space_option
 @data_options
 @json_option
-def info(space: str, data: str | None, dataset: str | None, as_json: bool) -> None:
+def info(space: str, data: str | list[str] | None, dataset: str | None, as_json: bool) -> None:
     """Source, number of cells, metric columns and the best value and cell per metric."""
     bench = make_benchmark(space, data=data, dataset=dataset)
     summary = describe(bench, space)

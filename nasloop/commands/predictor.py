@@ -38,7 +38,8 @@ def predictor() -> None:
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Folder for predictor_eval.json/.csv and the predicted-vs-true scatter PNG.")
 @json_option
-def eval_cmd(space: str, data: str | None, dataset: str | None, column: str, names: tuple[str, ...], preset: str,
+def eval_cmd(space: str, data: str | list[str] | None, dataset: str | None, column: str, names: tuple[str, ...],
+             preset: str,
              train_sizes: tuple[int, ...], seeds: int, kind: str, n_members: int | None,
              fit_threads: int | None, prior: str | None, out: str | None, as_json: bool) -> None:
     """Train on N random cells, test on the whole table; Kendall's tau (or MAPE) per predictor and N.

@@ -15,6 +15,7 @@ from nasloop.commands.common import (
     FIT_BUDGET,
     INTEGER,
     NUMBER,
+    PATHS,
     POOL,
     TABLE,
     TEXT,
@@ -37,13 +38,13 @@ _FILE_KEYS = ("space", "benchmark", "data", "dataset", "metric", "report", "stra
               "out", "max_cost", "max_seconds", "strategy_options", "predictor_options", "prior", *_LOOP_KEYS)
 _DEFAULT = SearchConfig()
 _FILE_TYPES = {
-    **dict.fromkeys(("space", "benchmark", "data", "dataset", "metric", "report", "strategy", "predictor", "preset",
+    **dict.fromkeys(("space", "benchmark", "dataset", "metric", "report", "strategy", "predictor", "preset",
                      "out", "acquisition", "prior"), TEXT),
     **dict.fromkeys(("budget", "seed", "n_warmup", "n_per_round", "n_local", "refit_every", "max_fit_steps"), INTEGER),
     **dict.fromkeys(("max_cost", "max_seconds", "ucb_beta"), NUMBER),
     **dict.fromkeys(("warm_start", "skip_equivalent"), BOOLEAN),
     **dict.fromkeys(("strategy_options", "predictor_options"), TABLE),
-    "n_pool": POOL, "fit_budget": FIT_BUDGET,
+    "data": PATHS, "n_pool": POOL, "fit_budget": FIT_BUDGET,
 }
 
 
