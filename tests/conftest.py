@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
 
+ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 NB201_CIFAR10 = SHARED_DATA / "nb201" / "cifar10.csv"
 NB201_CIFAR100 = SHARED_DATA / "nb201" / "cifar100.csv"
@@ -54,3 +58,22 @@ def nb201_cifar10(nb201_cifar10_path):
     from search_spaces.nasbench201.data import load_benchmark
 
     return load_benchmark(data=str(nb201_cifar10_path))
+
+
+def run_cli(*args: str, cwd: Path = ROOT, pythonpath: Sequence[Path] = (ROOT,), exe: Sequence[str] | None = None,
+            hashseed: str = "0", env: Mapping[str, str] | None = None, timeout: float = 600,
+            ) -> subprocess.CompletedProcess:
+    """``python -m nasloop.cli ARGS`` in a fresh process, as a user runs it.
+
+    ``NASLOOP_NB201`` is unset (the default data unless a test passes ``--data``), ``PYTHONPATH`` is
+    ``pythonpath`` (the repository, so the test plug-ins import; empty: none at all) and the hash seed
+    is fixed; ``env`` adds or overrides variables. ``exe`` replaces the interpreter and module (an
+    installed console script).
+    """
+    full_env = {k: v for k, v in os.environ.items() if k not in ("NASLOOP_NB201", "PYTHONPATH")}
+    if pythonpath:
+        full_env["PYTHONPATH"] = os.pathsep.join(map(str, pythonpath))
+    full_env["PYTHONHASHSEED"] = hashseed
+    full_env.update(env or {})
+    cmd = [*(exe or (sys.executable, "-m", "nasloop.cli")), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, env=full_env, timeout=timeout)

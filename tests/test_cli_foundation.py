@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import run_cli
 from tests.nb201_official_file import write_official_file
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    full_env = {k: v for k, v in os.environ.items() if k != "NASLOOP_NB201"}  # default data unless asked
-    full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "nasloop.cli", *args], capture_output=True, text=True,
-                          cwd=ROOT, env=full_env, timeout=120)
 
 
 def test_version():

@@ -10,15 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import run_cli as cli
 from tests.processes import child_pids, process_alive
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "NASLOOP_NB201"}
-    return subprocess.run([sys.executable, "-m", "nasloop.cli", *args], capture_output=True, text=True,
-                          cwd=ROOT, env=env, timeout=600)
 
 
 @pytest.fixture(scope="module")

@@ -22,8 +22,8 @@ from search_spaces.nasbench101.data import load_csv as load_nb101_csv
 from search_spaces.nasbench101.data import load_naslib_json
 from search_spaces.nasbench201.data import load_benchmark, load_csv, load_official_pth, write_csv
 from search_spaces.nasbench201.space import NasBench201Space
+from tests.conftest import run_cli
 from tests.nb201_official_file import write_official_file
-from tests.test_cli_foundation import run_cli
 
 BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
 NONE = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"  # official index 1651

@@ -23,16 +23,12 @@ from nasloop.errors import NasloopError
 from nasloop.history import read_history
 from nasloop.locks import LOCK_FILE, DirectoryLock
 from nasloop.loop import SearchConfig, check_search, resume_search, run_search
+from tests.conftest import run_cli as cli
 from tests.processes import child_pids, process_alive
 from tests.test_resume import BUDGET, CFG, TOY, _assert_same_run, _reference
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**{k: v for k, v in os.environ.items() if k != "NASLOOP_NB201"}, "PYTHONPATH": str(ROOT)}
-
-
-def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "nasloop.cli", *args], capture_output=True, text=True, cwd=ROOT,
-                          env=ENV, timeout=timeout)
 
 
 def one_line_error(proc: subprocess.CompletedProcess, needle: str) -> None:

@@ -11,8 +11,7 @@ from nasloop.benchmark import TabularBenchmark, join_tables
 from nasloop.errors import ConfigError
 from search_spaces.nasbench201.data import load_benchmark
 from search_spaces.nasbench201.space import NasBench201Space
-from tests.conftest import NB201_LATENCY, require_shared
-from tests.test_cli_foundation import run_cli
+from tests.conftest import NB201_LATENCY, require_shared, run_cli
 
 
 def small_table(archs, **columns) -> TabularBenchmark:

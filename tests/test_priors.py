@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import pickle
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +23,7 @@ from predictors.prior import (
     prior_digest,
     save_prior,
 )
-from tests.conftest import NB201_CIFAR10, NB201_LATENCY, require_shared
+from tests.conftest import NB201_CIFAR10, NB201_LATENCY, require_shared, run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 DEVICES = ["1080ti_1", "gold_6226", "pixel3"]
@@ -180,11 +177,7 @@ def test_adaptation_rejects_bad_options(prior_dir, executed_graphs):
 
 
 # --- the command line ----------------------------------------------------------------------------------
-def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "NASLOOP_NB201"}
-    env["PYTHONPATH"] = str(ROOT)
-    return subprocess.run([sys.executable, "-m", "nasloop.cli", *args], capture_output=True, text=True, cwd=cwd,
-                          env=env, timeout=300)
+# run_cli: tests/conftest.py
 
 
 def test_pretrain_rejects_bad_input_before_writing(tmp_path):

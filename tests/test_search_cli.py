@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from tests.conftest import run_cli as conftest_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 TOY = "tests.toy_predictor:ToyRidge"
 FAST = ("--n-warmup", "5", "--n-per-round", "4", "--n-pool", "20", "-q")
 
 
-def run_cli(*args: str, cwd: Path = ROOT, hashseed: str = "0") -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "NASLOOP_NB201"}
-    env.update(PYTHONPATH=str(ROOT), PYTHONHASHSEED=hashseed)
-    return subprocess.run([sys.executable, "-m", "nasloop.cli", "search", *args], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=300)
+def run_cli(*args: str, **options: Any) -> subprocess.CompletedProcess:
+    """``nasloop search ARGS`` (conftest's runner)."""
+    return conftest_cli("search", *args, **options)
 
 
 def history(run: Path) -> list[dict]:

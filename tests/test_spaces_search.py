@@ -7,16 +7,16 @@ through ``nasloop.run_search``. The MLP and DARTS evaluators train real networks
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
 from tests.conftest import SHARED_DATA, require_shared
+from tests.conftest import run_cli as conftest_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 MLP_SPACE = "examples.custom_space.mlp_space:MLPSpace"
@@ -30,14 +30,9 @@ DARTS_725 = SHARED_DATA / "darts" / "nasbench301_725_surrogate_cifar10.json"
 TINY_DARTS = {"epochs": 1, "channels": 4, "layers": 3, "batch_size": 64, "n_train": 128, "n_val": 64}
 
 
-def run_cli(*args: str, pythonpath: tuple[Path, ...] = (ROOT,), exe: tuple[str, ...] | None = None,
-            ) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("NASLOOP_NB201", "PYTHONPATH")}
-    if pythonpath:
-        env["PYTHONPATH"] = os.pathsep.join(map(str, pythonpath))
-    env["PYTHONHASHSEED"] = "0"
-    cmd = [*(exe or (sys.executable, "-m", "nasloop.cli")), "search", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+def run_cli(*args: str, **options: Any) -> subprocess.CompletedProcess:
+    """``nasloop search ARGS`` (conftest's runner)."""
+    return conftest_cli("search", *args, **options)
 
 
 def history(run: Path, drop: tuple[str, ...] = ("time",)) -> list[dict]:
