@@ -136,8 +136,10 @@ def evaluate(
         per (predictor, N, seed) with metrics and timings, ``summary`` one per (predictor, N) with
         mean ± std over seeds and the published reference, ``scatter`` the first seed's predictions.
     """
-    if not hasattr(bench, "values") or not hasattr(bench, "archs"):
-        raise ConfigError("predictor eval needs a table benchmark (one with .archs and .values(metric))")
+    from nasloop.benchmark import TabularBenchmark
+
+    if not isinstance(bench, TabularBenchmark):
+        raise ConfigError("predictor eval needs a table benchmark (a TabularBenchmark: .archs and .values(metric))")
     if n_seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {n_seeds}")
     if fit_threads is not None and (isinstance(fit_threads, bool) or not isinstance(fit_threads, int)

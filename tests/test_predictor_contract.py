@@ -81,3 +81,22 @@ def test_the_base_classes_are_exported_without_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ("['nasloop.space', 'nasloop.benchmark', 'nasloop.predictor', 'nasloop.strategies.base'] "
                    "False")
+
+
+# --- optional capabilities are declared on the base classes ---------------------------------------------
+def test_space_size_comes_from_len_and_defaults_to_none():
+    from nasloop.registry import make_space
+    from tests.test_conformance import _TinySpace
+
+    class Sized(_TinySpace):
+        def __len__(self):
+            return 6
+
+    assert make_space("nb201").size() == 15625
+    assert _TinySpace().size() is None and Sized().size() == 6
+
+
+def test_a_predictor_without_snapshots_offers_none():
+    assert ToyRidge().snapshot_state() is None
+    with pytest.raises(NotImplementedError):
+        ToyRidge().restore_state({}, {})
