@@ -456,7 +456,7 @@ def _build_predictor(predictor: Any, *, preset: str, seed: int, cfg: SearchConfi
     options.update({k: v for k, v in offer(factory, loop).items() if v is not None and k not in options})
     # The capped refits train on the preset's loop schedule. Derived from the cap, not recorded in
     # config.json, so a run resumes with the predictor it started with.
-    schedule = {"schedule": "loop"} if options.get("max_fit_steps") is not None else {}
+    schedule = {"fit_schedule": "loop"} if options.get("max_fit_steps") is not None else {}
     built = build("predictors", predictor, factory, preset=preset, seed=seed,
                   **{**offer(factory, schedule), **options})
     return built, predictor, options, None

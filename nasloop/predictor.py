@@ -29,8 +29,8 @@ CALLER_OPTIONS: dict[str, str] = {
     "warm_start": "a later fit may continue from the previous one (the search loop refits every round)",
     "max_fit_steps": "the caller's cap on optimiser steps per fit (the search loop's max_fit_steps)",
     "fit_budget": "optimiser steps per new result of a warm-started refit (the search loop's fit_budget)",
-    "schedule": "'fit' (a stand-alone fit) or 'loop' (the short, capped refits of the search loop, which "
-                "passes it with max_fit_steps)",
+    "fit_schedule": "'standalone' (a fit on its own) or 'loop' (the short, capped refits of the search loop, "
+                    "which passes it with max_fit_steps)",
     "callback": "callback(done, total) during fit (progress bars)",
     "fit_threads": "torch CPU threads of each fit (predictor eval --fit-threads)",
     "predict_threads": "torch CPU threads while scoring: a number, or 'auto' for the idle cores (predictor eval)",

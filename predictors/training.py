@@ -53,14 +53,14 @@ from predictors.parts import (
     split_validation,
 )
 
-__all__ = ["PRESETS", "SCHEDULES", "TARGETS", "Dropout", "TargetScaler", "TorchPredictor", "TrainConfig",
+__all__ = ["FIT_SCHEDULES", "PRESETS", "TARGETS", "Dropout", "TargetScaler", "TorchPredictor", "TrainConfig",
            "attach_generator", "compute_loss", "cpu_threads", "idle_threads", "keep_mask", "lr_factor",
            "param_groups", "predict_batches", "train_member"]
 
 log = logging.getLogger(__name__)
 
-# "fit": a stand-alone fit; "loop": the search loop's short, capped refits (a preset may tune them apart).
-SCHEDULES = ("fit", "loop")
+# "standalone": a fit on its own; "loop": the search loop's short, capped refits (a preset may tune them apart).
+FIT_SCHEDULES = ("standalone", "loop")
 
 
 @dataclass
@@ -159,7 +159,7 @@ def train_member(model: nn.Module, data: FitData, cfg: TrainConfig, *, seed: np.
         average.update()
         report_progress(callback, step, n_steps)
         if stopping.due(step, n_steps) and stopping.should_stop(step, average.scorer, model):
-            report_progress(callback, n_steps - 1, n_steps)
+            report_progress(callback, n_steps - 1, n_steps)  # the steps left are skipped: report them done
             break
     stopping.restore_best(average.scorer)
     model.eval()
@@ -189,7 +189,7 @@ class TorchPredictor(PresetPredictor):
     """Base of the torch predictors: ensembles, warm start, target scaling and caching.
 
     Subclasses set ``ModelConfig`` (a dataclass) and implement ``_preset`` (configs for a preset and
-    target, reading ``self.schedule``) and ``_build_model`` (a fresh module from a config, op/node
+    target, reading ``self.fit_schedule``) and ``_build_model`` (a fresh module from a config, op/node
     counts and a generator).
 
     Args:
@@ -209,7 +209,7 @@ class TorchPredictor(PresetPredictor):
             ``warm_start_ratio`` of the capped steps.
         fit_budget: optimiser steps per new training result of a warm-started fit (``None``: no limit
             beyond the warm share).
-        schedule: ``"fit"`` (a stand-alone fit) or ``"loop"`` (the search loop's capped refits, which
+        fit_schedule: ``"standalone"`` (a fit on its own) or ``"loop"`` (the search loop's capped refits, which
             a preset may train with another peak lr and epoch count; the loop passes it with
             ``max_fit_steps``).
         fit_threads / predict_threads: torch CPU threads of a fit / while scoring (``None``: the
@@ -219,12 +219,12 @@ class TorchPredictor(PresetPredictor):
     ModelConfig: ClassVar[type]
     graph_kind: ClassVar[str | None] = None
     caller_options: ClassVar[frozenset[str]] = PresetPredictor.caller_options | {
-        "max_fit_steps", "fit_budget", "schedule", "fit_threads", "predict_threads"}
+        "max_fit_steps", "fit_budget", "fit_schedule", "fit_threads", "predict_threads"}
 
     def __init__(self, *, preset: str = "fast", seed: int = 0, target: str = "accuracy", n_members: int = 1,
                  warm_start: bool = False, config: Mapping[str, Any] | None = None, device: str = "auto",
                  callback: Callable[[int, int], None] | None = None, max_fit_steps: int | None = None,
-                 fit_budget: int | None = None, schedule: str = "fit", fit_threads: int | None = None,
+                 fit_budget: int | None = None, fit_schedule: str = "standalone", fit_threads: int | None = None,
                  predict_threads: int | str | None = None) -> None:
         super().__init__(preset=preset, seed=seed, target=target, warm_start=warm_start, config=config,
                          callback=callback)
@@ -232,13 +232,13 @@ class TorchPredictor(PresetPredictor):
         self.max_fit_steps = max_fit_steps
         self.fit_budget = fit_budget
         self.device = device
-        self.schedule = schedule
+        self.fit_schedule = fit_schedule
         self.fit_threads = fit_threads
         self.predict_threads = predict_threads
 
     # --- hooks ----------------------------------------------------------------------------------
     def _preset(self, preset: str, target: str) -> tuple[Any, TrainConfig]:
-        """(model config, train config) of a preset for a target (and ``self.schedule``)."""
+        """(model config, train config) of a preset for a target (and ``self.fit_schedule``)."""
         raise ConfigError(f"{type(self).__name__} defines no presets")  # pragma: no cover
 
     def _build_model(self, cfg: Any, n_ops: int, max_nodes: int, generator: torch.Generator) -> nn.Module:
@@ -258,13 +258,13 @@ class TorchPredictor(PresetPredictor):
         self._configs()
 
     def _configs(self) -> tuple[Any, TrainConfig]:
-        """(model config, train config): the preset's for the schedule, then the caller's threads, the
+        """(model config, train config): the preset's for the fit schedule, then the caller's threads, the
         ``config`` overrides, and the caller's step cap, in that order."""
         self._check_preset_and_target()
         if int(self.n_members) < 1:
             raise ConfigError(f"n_members must be >= 1, got {self.n_members}")
-        if self.schedule not in SCHEDULES:
-            raise ConfigError(f"unknown schedule {self.schedule!r}; expected one of {SCHEDULES}")
+        if self.fit_schedule not in FIT_SCHEDULES:
+            raise ConfigError(f"unknown fit_schedule {self.fit_schedule!r}; expected one of {FIT_SCHEDULES}")
         model_cfg, train_cfg = self._preset(self.preset, self.target)
         overrides = dict(self.config or {})
         model_fields = {f.name for f in dataclasses.fields(model_cfg)}
