@@ -185,7 +185,7 @@ def resolve_pool(cfg: SearchConfig, space: Any) -> SearchConfig:
     """
     if cfg.n_pool != "auto":
         return cfg
-    size = space.size()
+    size = len(space) if hasattr(space, "__len__") else None
     finite = size is not None and size <= AUTO_POOL_MAX_CELLS and space.enumerate() is not None
     from dataclasses import replace
 
