@@ -1,6 +1,8 @@
 """nasloop: neural architecture search with a learned predictor in the loop.
 
-Importing this package is cheap and never imports torch; models load when first used.
+Importing this package is cheap and never imports torch; models load when first used. The four
+base classes a plug-in implements are exported here: :class:`SearchSpace`, :class:`Benchmark`,
+:class:`Predictor` and :class:`Strategy`.
 
 Example:
     >>> import nasloop
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from nasloop.benchmark import Benchmark
 from nasloop.errors import (
     ConfigError,
     ContractError,
@@ -21,12 +24,16 @@ from nasloop.errors import (
     NotFittedError,
     UnknownNameError,
 )
+from nasloop.predictor import Predictor
+from nasloop.space import SearchSpace
+from nasloop.strategies.base import Strategy
 from nasloop.types import ArchGraph, Evaluation, Record
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ArchGraph",
+    "Benchmark",
     "ConfigError",
     "ContractError",
     "DataError",
@@ -34,7 +41,10 @@ __all__ = [
     "InvalidArchitectureError",
     "NasloopError",
     "NotFittedError",
+    "Predictor",
     "Record",
+    "SearchSpace",
+    "Strategy",
     "UnknownNameError",
     "__version__",
     "run_search",

@@ -9,6 +9,7 @@ test suite parametrizes them over every registered name; plug-in authors call th
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Hashable
 from typing import Any
 
@@ -126,7 +127,9 @@ def check_strategy(strategy: Any, *, n_rounds: int = 5, n_per_round: int = 4) ->
 
 
 def check_predictor(predictor: Any, graphs: list[ArchGraph], y: np.ndarray) -> None:
-    """scikit-learn contract: predict before fit fails, fit returns self, predictions are finite."""
+    """scikit-learn contract: predict before fit fails, fit returns self, predictions are finite; the
+    same fit of a copy (same seed) gives the same predictions, and so does a clone built from
+    ``get_params()`` (a resumed search rebuilds its predictor that way). ``predictor`` must be unfitted."""
     from nasloop.errors import NotFittedError
 
     name = type(predictor).__name__
@@ -136,6 +139,7 @@ def check_predictor(predictor: Any, graphs: list[ArchGraph], y: np.ndarray) -> N
         pass
     else:
         raise ContractError(f"{name}.predict before fit must raise NotFittedError")
+    twin = copy.deepcopy(predictor)
     if predictor.fit(graphs, y) is not predictor:
         raise ContractError(f"{name}.fit must return self")
     pred = np.asarray(predictor.predict(graphs))
@@ -147,6 +151,17 @@ def check_predictor(predictor: Any, graphs: list[ArchGraph], y: np.ndarray) -> N
     params = predictor.get_params()
     if not isinstance(params, dict):
         raise ContractError(f"{name}.get_params must return a dict")
+    if not np.array_equal(np.asarray(twin.fit(graphs, y).predict(graphs)), pred):
+        raise ContractError(f"{name}: the same fit with the same seed gave other predictions; derive every "
+                            "random draw from the seed (no global RNG, no time-dependent choices)")
+    try:
+        clone = type(predictor)(**params)
+    except TypeError as exc:
+        raise ContractError(f"{name}(**get_params()) failed ({exc}): get_params must return the constructor's "
+                            "arguments") from None
+    if not np.array_equal(np.asarray(clone.fit(graphs, y).predict(graphs)), pred):
+        raise ContractError(f"{name}(**get_params()) fitted the same way gave other predictions: get_params must "
+                            "return every constructor argument, stored unchanged under its own name")
 
 
 def _check_hashable(name: str, arch: Any) -> None:

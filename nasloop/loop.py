@@ -439,26 +439,30 @@ def _build_predictor(predictor: Any, *, preset: str, seed: int, cfg: SearchConfi
                      options: dict[str, Any]) -> tuple[Any, str, dict[str, Any], dict[str, Any] | None]:
     """(predictor or None, its name for config.json, its extra options, all parameters of an object).
 
-    A predictor given as an object is recorded by class and ``get_params()``, which rebuild it.
+    A named predictor gets the loop's options that its class declares (``Predictor.caller_options``);
+    the user's own options win. A predictor given as an object is recorded by class and
+    ``get_params()``, which rebuild it.
     """
+    from nasloop.predictor import Predictor, offer
+
     if predictor is None or predictor == "none":
         return None, "none", {}, None
     if not isinstance(predictor, str):
-        params = predictor.get_params() if hasattr(predictor, "get_params") else {}
+        params = predictor.get_params() if isinstance(predictor, Predictor) else {}
         return predictor, _target(predictor), {}, {k: v for k, v in params.items() if _jsonable(v)}
     from nasloop.registry import build, resolve
 
     if not isinstance(preset, str):
         raise ConfigError(f"preset must be a name such as 'fast', got {preset!r}")
     factory = resolve("predictors", predictor)
-    if "warm_start" not in options and _accepts(factory, "warm_start"):
-        options["warm_start"] = cfg.warm_start
-    if cfg.max_fit_steps is not None and "max_fit_steps" not in options and _accepts(factory, "max_fit_steps"):
-        options["max_fit_steps"] = cfg.max_fit_steps
-    budget = cfg.fit_steps_per_result
-    if budget is not None and "fit_budget" not in options and _accepts(factory, "fit_budget"):
-        options["fit_budget"] = budget
-    return build("predictors", predictor, factory, preset=preset, seed=seed, **options), predictor, options, None
+    loop = {"warm_start": cfg.warm_start, "max_fit_steps": cfg.max_fit_steps, "fit_budget": cfg.fit_steps_per_result}
+    options.update({k: v for k, v in offer(factory, loop).items() if v is not None and k not in options})
+    # The capped refits train on the preset's loop schedule. Derived from the cap, not recorded in
+    # config.json, so a run resumes with the predictor it started with.
+    schedule = {"fit_schedule": "loop"} if options.get("max_fit_steps") is not None else {}
+    built = build("predictors", predictor, factory, preset=preset, seed=seed,
+                  **{**offer(factory, schedule), **options})
+    return built, predictor, options, None
 
 
 def _accepts(factory: Any, name: str) -> bool:

@@ -16,11 +16,9 @@ Example:
 from __future__ import annotations
 
 import csv
-import inspect
 import json
 import logging
 import math
-import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -82,30 +80,19 @@ def _mean_std(values: Sequence[float]) -> dict[str, float]:
 
 def _make(name: str, *, preset: str, seed: int, kind: str, options: dict[str, Any],
           callback: Callable[[int, int], None] | None, fit_threads: int | None = None) -> Any:
+    """The predictor ``name`` with the user's ``options`` and the caller options its class declares:
+    the target kind, the progress callback, and threads (scoring on the cores the machine leaves
+    idle: scores do not depend on the thread count, unlike a fit's, and scoring every cell is what
+    this command times, docs/predictors.md)."""
+    from nasloop.predictor import declared_options, offer
+    from nasloop.registry import build
+
     factory = resolve("predictors", name)
-    try:
-        params = inspect.signature(factory).parameters
-    except (TypeError, ValueError):
-        params = {}
-    accepts_any = any(p.kind == p.VAR_KEYWORD for p in params.values())
-    kwargs = dict(options)
-    if "target" in params or accepts_any:
-        kwargs["target"] = kind
-    elif kind == "latency":
+    if kind == "latency" and "target" not in declared_options(factory):
         raise ConfigError(f"predictor {name!r} has no target= option, so it cannot be trained for latency")
-    if callback is not None and ("callback" in params or accepts_any):
-        kwargs["callback"] = callback
-    unknown = [k for k in options if k not in params and not accepts_any]
-    if unknown:
-        raise ConfigError(f"predictor {name!r} has no option(s) {unknown}; it takes {sorted(params)}")
-    model = factory(preset=preset, seed=seed, **kwargs)
-    training = sys.modules.get("predictors.training")  # loaded by any torch predictor's module
-    if training is not None and isinstance(model, training.TorchPredictor):
-        # Score on the cores the machine leaves idle: the scores do not depend on the thread count
-        # (unlike a fit's), and scoring every cell is what this command times (docs/predictors.md).
-        threads = {"predict_threads": "auto", **({"n_threads": fit_threads} if fit_threads else {})}
-        model.config = {**threads, **(model.config or {})}
-    return model
+    offered = {"target": kind, "callback": callback, "predict_threads": "auto", "fit_threads": fit_threads}
+    wanted = {k: v for k, v in offer(factory, offered).items() if v is not None}
+    return build("predictors", name, factory, preset=preset, seed=seed, **{**wanted, **options})
 
 
 def evaluate(
@@ -149,8 +136,10 @@ def evaluate(
         per (predictor, N, seed) with metrics and timings, ``summary`` one per (predictor, N) with
         mean ± std over seeds and the published reference, ``scatter`` the first seed's predictions.
     """
-    if not hasattr(bench, "values") or not hasattr(bench, "archs"):
-        raise ConfigError("predictor eval needs a table benchmark (one with .archs and .values(metric))")
+    from nasloop.benchmark import TabularBenchmark
+
+    if not isinstance(bench, TabularBenchmark):
+        raise ConfigError("predictor eval needs a table benchmark (a TabularBenchmark: .archs and .values(metric))")
     if n_seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {n_seeds}")
     if fit_threads is not None and (isinstance(fit_threads, bool) or not isinstance(fit_threads, int)

@@ -123,6 +123,12 @@ class SearchSpace(ABC):
         """All architectures in a fixed order, or ``None`` when the space is not enumerable."""
         return None
 
+    def size(self) -> int | None:
+        """How many architectures a finite space holds; ``None`` (the default) when unknown or
+        infinite. A space that defines ``__len__`` gets its length here."""
+        length = getattr(type(self), "__len__", None)
+        return None if length is None else int(length(self))
+
     def canonical(self, arch: Arch) -> Arch:
         """Representative of the isomorphism class (default: the architecture itself)."""
         return arch

@@ -18,10 +18,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from nasloop.errors import ConfigError
-from nasloop.predictor import Predictor, validate_training_data
+from nasloop.predictor import validate_training_data
 from nasloop.types import ArchGraph
-from predictors.graphs import GraphBatch, GraphEncoder, n_op_types
-from predictors.training import PRESETS, TARGETS, Dropout, TorchPredictor, TrainConfig
+from predictors.base import PresetPredictor
+from predictors.graphs import GraphBatch
+from predictors.training import Dropout, TorchPredictor, TrainConfig
 
 MIN_NODES = 8  # the flat encodings leave room for at least this many nodes
 
@@ -158,7 +159,7 @@ class GINPredictor(TorchPredictor):
 
 
 # --- random forest -----------------------------------------------------------------------------------
-class RandomForestPredictor(Predictor):
+class RandomForestPredictor(PresetPredictor):
     """scikit-learn's random forest on the flat one-hot cell encoding (graph kind ``"full"``).
 
     ``predict_dist`` gives the mean and spread of the trees. For latency targets the forest fits
@@ -171,6 +172,8 @@ class RandomForestPredictor(Predictor):
         n_estimators: trees (None: the preset's).
         warm_start: accepted for interface parity; a forest always refits (it takes about a second).
         n_jobs: scikit-learn's parallelism (1 keeps the 2-core machine free for other work).
+        config: other options of scikit-learn's ``RandomForestRegressor``.
+        callback: called once as ``callback(1, 1)`` when a fit is done.
 
     Example:
         >>> from nasloop.registry import make_predictor
@@ -182,29 +185,19 @@ class RandomForestPredictor(Predictor):
     def __init__(self, *, preset: str = "fast", seed: int = 0, target: str = "accuracy",
                  n_estimators: int | None = None, warm_start: bool = False, n_jobs: int = 1,
                  callback: Callable[[int, int], None] | None = None, config: Mapping[str, Any] | None = None) -> None:
-        self.preset = preset
-        self.seed = seed
-        self.target = target
+        super().__init__(preset=preset, seed=seed, target=target, warm_start=warm_start, config=config,
+                         callback=callback)
         self.n_estimators = n_estimators
-        self.warm_start = warm_start
         self.n_jobs = n_jobs
-        self.callback = callback
-        self.config = config
 
     def _features(self, graphs: Sequence[ArchGraph]) -> np.ndarray:
-        if getattr(self, "_graph_encoder", None) is None:
-            self._graph_encoder = GraphEncoder()
-        batch = self._graph_encoder.encode(graphs)
-        return flat_encoding(batch, *self.capacity_).numpy()
+        return flat_encoding(self._encoder().encode(graphs), *self.capacity_).numpy()
 
     def validate(self) -> None:
         """Check preset, target, tree count and forest options now (``ConfigError``), not at the first fit."""
         from sklearn.ensemble import RandomForestRegressor
 
-        if self.preset not in PRESETS:
-            raise ConfigError(f"unknown preset {self.preset!r}; expected one of {PRESETS}")
-        if self.target not in TARGETS:
-            raise ConfigError(f"unknown target {self.target!r}; expected one of {TARGETS}")
+        self._check_preset_and_target()
         n = self.n_estimators
         if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
             raise ConfigError(f"n_estimators must be a positive integer, got {n!r}")
@@ -220,7 +213,8 @@ class RandomForestPredictor(Predictor):
         if self.target == "latency" and np.any(y_arr <= 0):
             raise ConfigError("target='latency' needs positive values; got values <= 0")
         graphs = list(graphs)
-        self.capacity_ = (n_op_types(graphs), max(MIN_NODES, max(g.n_nodes for g in graphs)))
+        n_ops, max_nodes = self._needs(graphs)
+        self.capacity_ = (n_ops, max(MIN_NODES, max_nodes))
         n_trees = self.n_estimators or (1000 if self.preset == "paper" else 200)
         options = {"n_estimators": n_trees, "random_state": int(self.seed), "n_jobs": self.n_jobs,
                    **dict(self.config or {})}
@@ -234,21 +228,13 @@ class RandomForestPredictor(Predictor):
             self.callback(1, 1)
         return self
 
-    def _check_graphs(self, graphs: Sequence[ArchGraph]) -> None:
-        n_ops, max_nodes = n_op_types(graphs), max(g.n_nodes for g in graphs)
-        if n_ops > self.capacity_[0] or max_nodes > self.capacity_[1]:
-            raise ConfigError(
-                f"RandomForestPredictor was fitted for at most {self.capacity_[0]} op types and "
-                f"{self.capacity_[1]} nodes, got graphs needing {n_ops} and {max_nodes}; refit on such graphs"
-            )
-
     def predict_dist(self, graphs: Sequence[ArchGraph]) -> tuple[np.ndarray, np.ndarray]:
         """Mean and standard deviation over the trees (in target units)."""
         self._check_fitted("forest_")
         graphs = list(graphs)
         if not graphs:
             return np.zeros(0), np.zeros(0)
-        self._check_graphs(graphs)
+        self._check_capacity(graphs)
         x = self._features(graphs)
         per_tree = np.stack([tree.predict(x) for tree in self.forest_.estimators_])  # (T, n)
         if self.target == "latency":
@@ -261,6 +247,6 @@ class RandomForestPredictor(Predictor):
         graphs = list(graphs)
         if not graphs:
             return np.zeros(0)
-        self._check_graphs(graphs)
+        self._check_capacity(graphs)
         pred = self.forest_.predict(self._features(graphs))
         return np.exp(pred) if self.target == "latency" else pred

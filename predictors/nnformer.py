@@ -179,8 +179,9 @@ class NNFormer(nn.Module):
         return F.softplus(out) if cfg.positive_output else out
 
 
-def nnformer_presets(preset: str, target: str) -> tuple[NNFormerConfig, TrainConfig]:
-    """(model, training) configs: "paper" is the spec's §2.5 NB201 setting, "fast" the CPU default."""
+def nnformer_presets(preset: str, target: str, fit_schedule: str = "standalone") -> tuple[NNFormerConfig, TrainConfig]:
+    """(model, training) configs: "paper" is the spec's §2.5 NB201 setting, "fast" the CPU default;
+    ``fit_schedule="loop"``: the search loop's capped refits."""
     latency = target == "latency"
     if preset == "paper":
         model = NNFormerConfig()
@@ -201,9 +202,9 @@ def nnformer_presets(preset: str, target: str) -> tuple[NNFormerConfig, TrainCon
     # Accuracy: peak lr 2e-3 for 250 epochs (N=156: 1,250 steps), at most 6,000 steps (N=1563: 49 steps
     # an epoch): the ranking of lr 1e-3 over 300 epochs with fewer steps. The search loop's capped fits
     # keep lr 1e-3 over 300 epochs, which searched better (docs/decisions.md).
-    train = TrainConfig(epochs=250, max_steps=6000, lr=2e-3, lambda_cons=1.0, loop_lr=1e-3, loop_epochs=300,
-                        **shared)
-    return model, train
+    if fit_schedule == "loop":
+        return model, TrainConfig(epochs=300, max_steps=6000, lr=1e-3, lambda_cons=1.0, **shared)
+    return model, TrainConfig(epochs=250, max_steps=6000, lr=2e-3, lambda_cons=1.0, **shared)
 
 
 class NNFormerPredictor(TorchPredictor):
@@ -225,10 +226,13 @@ class NNFormerPredictor(TorchPredictor):
 
     def __init__(self, *, preset: str = "fast", seed: int = 0, target: str = "accuracy", n_members: int = 1,
                  warm_start: bool = False, strict_sibling_masks: bool = False, config=None, device: str = "auto",
-                 callback=None, max_fit_steps: int | None = None, fit_budget: int | None = None) -> None:
+                 callback=None, max_fit_steps: int | None = None, fit_budget: int | None = None,
+                 fit_schedule: str = "standalone", fit_threads: int | None = None,
+                 predict_threads: int | str | None = None) -> None:
         super().__init__(preset=preset, seed=seed, target=target, n_members=n_members, warm_start=warm_start,
                          config=config, device=device, callback=callback, max_fit_steps=max_fit_steps,
-                         fit_budget=fit_budget)
+                         fit_budget=fit_budget, fit_schedule=fit_schedule, fit_threads=fit_threads,
+                         predict_threads=predict_threads)
         self.strict_sibling_masks = strict_sibling_masks
 
     @property
@@ -240,7 +244,7 @@ class NNFormerPredictor(TorchPredictor):
         return "executed" if self.target == "latency" else "pruned"
 
     def _preset(self, preset: str, target: str) -> tuple[NNFormerConfig, TrainConfig]:
-        model, train = nnformer_presets(preset, target)
+        model, train = nnformer_presets(preset, target, self.fit_schedule)
         model.strict_sibling_masks = bool(self.strict_sibling_masks)
         return model, train
 

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -413,6 +413,8 @@ class PriorPredictor(Predictor):
         >>> model = PriorPredictor(prior="priors/latency_all", target="latency")  # doctest: +SKIP
         >>> model.fit(ten_graphs, ten_latencies).predict(all_graphs)  # doctest: +SKIP
     """
+
+    caller_options: ClassVar[frozenset[str]] = frozenset({"target"})
 
     def __init__(self, *, prior: str | None = None, prior_sha256: str | None = None, target: str = "accuracy",
                  features: str = "auto", penalty: float | str = DEFAULT_PENALTY, preset: str = "fast",

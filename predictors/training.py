@@ -1,10 +1,10 @@
-"""The shared fit loop of the torch predictors: losses, schedule, EMA, early stopping, warm start,
-seeds and ensembles.
+"""The shared fit loop of the torch predictors: the training settings, the losses, one member's
+training loop, and :class:`TorchPredictor` (warm start, seeds, ensembles, snapshots).
 
 A model file (``nnformer.py``, ``narformer2.py``, ``baselines.py``) defines an ``nn.Module`` that maps
 a :class:`~predictors.graphs.GraphBatch` to one normalised score per graph, plus a small
-:class:`TorchPredictor` subclass that says how to build it and which presets it has. Everything
-else (target normalisation, batching, optimisation, ensembles, caching) lives here.
+:class:`TorchPredictor` subclass that says how to build it and which presets it has. The parts of a
+fit (batching, EMA, early stopping, optimiser and schedule, threads) are in :mod:`predictors.parts`.
 
 Losses (spec §2.4 and §3.4):
 
@@ -18,13 +18,11 @@ Losses (spec §2.4 and §3.4):
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import dataclasses
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -33,14 +31,36 @@ import torch
 from torch import nn
 
 from nasloop.errors import ConfigError
-from nasloop.predictor import Predictor, validate_training_data
+from nasloop.predictor import validate_training_data
 from nasloop.types import ArchGraph
-from predictors.graphs import GraphBatch, GraphEncoder, n_op_types
+from predictors.base import PRESETS, TARGETS, PresetPredictor
+from predictors.parts import (
+    EMA,
+    Batches,
+    Dropout,
+    EarlyStopping,
+    FitData,
+    attach_generator,
+    cpu_threads,
+    idle_threads,
+    keep_mask,
+    lr_factor,
+    make_optimizer,
+    param_groups,
+    predict_batches,
+    report_progress,
+    set_lr,
+    split_validation,
+)
+
+__all__ = ["FIT_SCHEDULES", "PRESETS", "TARGETS", "Dropout", "TargetScaler", "TorchPredictor", "TrainConfig",
+           "attach_generator", "compute_loss", "cpu_threads", "idle_threads", "keep_mask", "lr_factor",
+           "param_groups", "predict_batches", "train_member"]
 
 log = logging.getLogger(__name__)
 
-TARGETS = ("accuracy", "latency")
-PRESETS = ("fast", "paper")
+# "standalone": a fit on its own; "loop": the search loop's short, capped refits (a preset may tune them apart).
+FIT_SCHEDULES = ("standalone", "loop")
 
 
 @dataclass
@@ -71,66 +91,6 @@ class TrainConfig:
     # torch CPU threads while scoring: "as_fit" follows n_threads, None leaves torch's setting,
     # "auto" takes the cores the load average leaves idle (see idle_threads)
     predict_threads: int | str | None = "as_fit"
-    # Peak lr and epochs of the search loop's fits (those capped by ``max_fit_steps``: short, most of
-    # them warm-started, one every round), when a preset tunes them apart from a stand-alone fit;
-    # None: ``lr`` and ``epochs``. A caller's own ``lr`` / ``epochs`` override these too.
-    loop_lr: float | None = None
-    loop_epochs: int | None = None
-
-
-def lr_factor(step: int, n_steps: int, cfg: TrainConfig) -> float:
-    """Multiplier of the peak lr at ``step`` (0-based): linear warm-up, then cosine or linear decay."""
-    warmup = max(1, round(cfg.warmup_frac * n_steps))
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, n_steps - warmup))
-    if cfg.schedule == "linear":
-        return 1.0 - progress
-    return cfg.min_lr_ratio + (1.0 - cfg.min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-class Dropout(nn.Module):
-    """Dropout drawing its masks from a private ``torch.Generator`` (set by the trainer), so a seed
-    reproduces a fit without touching torch's global RNG."""
-
-    def __init__(self, p: float) -> None:
-        super().__init__()
-        self.p = float(p)
-        self.generator: torch.Generator | None = None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p <= 0.0:
-            return x
-        return x * keep_mask(x.shape, self.p, self.generator, x.device) / (1.0 - self.p)
-
-
-def keep_mask(shape: torch.Size, p: float, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
-    """Boolean mask, True with probability 1 - p (to 2⁻¹⁵), drawn from ``generator``.
-
-    With ``torch.rand``, dropout's random numbers took an eighth of an NN-Former ``fast`` step on CPU
-    (3.3 s of a 27.5 s, 200-step profile). 15-bit integers cut from 64-bit draws take under a third
-    of that (1.0 s). Each draw gives four; bit 63 of a draw is always 0, so the top bit of every
-    16-bit lane is masked off.
-    """
-    n = math.prod(shape)
-    words = torch.empty((n + 3) // 4, dtype=torch.int64, device=device).random_(generator=generator)
-    lanes = (words & 0x7FFF7FFF7FFF7FFF).view(torch.int16)[:n].view(shape)
-    return lanes >= round(p * 32768)
-
-
-def attach_generator(model: nn.Module, generator: torch.Generator | None) -> None:
-    for module in model.modules():
-        if isinstance(module, Dropout):
-            module.generator = generator
-
-
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """timm's rule: no weight decay on 1-D parameters (biases, norms, layer scales, tokens)."""
-    decay, no_decay = [], []
-    for p in model.parameters():
-        if p.requires_grad:
-            (no_decay if p.ndim <= 1 else decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
 class TargetScaler:
@@ -169,165 +129,51 @@ def compute_loss(pred: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, target: 
     return loss
 
 
-@torch.no_grad()
-def predict_batches(model: nn.Module, batch: GraphBatch, batch_size: int, device: torch.device) -> np.ndarray:
-    model.eval()
-    out = []
-    for start in range(0, len(batch), batch_size):
-        part = batch.index(slice(start, start + batch_size)).trim().to(device)
-        out.append(model(part).float().cpu())
-    return torch.cat(out).numpy().astype(np.float64) if out else np.zeros(0)
+def train_member(model: nn.Module, data: FitData, cfg: TrainConfig, *, seed: np.random.SeedSequence, n_steps: int,
+                 device: torch.device, ema: nn.Module | None = None, callback: Callable[[int, int], None] | None = None,
+                 ) -> tuple[nn.Module, nn.Module | None, dict[str, Any]]:
+    """Train one ensemble member in place for ``n_steps``; returns (model, EMA model or None, info).
 
-
-def _validation_score(pred: np.ndarray, y: np.ndarray, target: str) -> float:
-    """Higher is better: Kendall's tau for accuracy, minus MAPE for latency."""
-    if target == "latency":
-        return -float(np.mean(np.abs(pred - y) / y))
-    from scipy.stats import kendalltau
-
-    tau = kendalltau(pred, y).statistic
-    return float(tau) if np.isfinite(tau) else -1.0
-
-
-def train_member(
-    model: nn.Module,
-    train: GraphBatch,
-    y: np.ndarray,
-    cfg: TrainConfig,
-    *,
-    target: str,
-    seed: np.random.SeedSequence,
-    partner: GraphBatch | None = None,
-    duplicate: bool = False,
-    n_steps: int,
-    device: torch.device,
-    ema: nn.Module | None = None,
-    callback: Callable[[int, int], None] | None = None,
-) -> tuple[nn.Module, nn.Module | None, dict[str, Any]]:
-    """Train one ensemble member in place; returns (model, ema model, info).
-
-    Args:
-        model: the network (fresh or warm-started).
-        train: all training cells, padded to one width; ``y`` their normalised targets.
-        partner: consistency partners of ``train`` row by row (NAR-Former V2), or None.
-        duplicate: without ``partner``, pair each cell with itself under fresh dropout (NN-Former).
-        n_steps: optimiser steps; ``ema``: the EMA copy to continue (warm start) or None for a new one.
+    ``model`` is fresh or warm-started; ``ema`` the average to continue (warm start) or None for a new one.
     """
     np_seed, torch_seed = seed.spawn(2)
     rng = np.random.default_rng(np_seed)
     gen = torch.Generator().manual_seed(int(torch_seed.generate_state(1)[0]))
     attach_generator(model, gen)
     model.to(device)
-    n = len(train)
-    order = rng.permutation(n)
-    n_val = round(cfg.val_fraction * n) if cfg.val_fraction > 0 and n >= 20 else 0
-    val_idx, fit_idx = np.sort(order[:n_val]), order[n_val:]
-    paired = cfg.lambda_cons > 0 and (partner is not None or duplicate)
-    y_t = torch.as_tensor(y, dtype=torch.float32)
-    if not cfg.ema_decay:
-        ema = None
-    elif ema is None:
-        ema = copy.deepcopy(model)
-    if ema is not None:
-        ema.to(device).eval()
-        for p in ema.parameters():
-            p.requires_grad_(False)
-    model_params = list(model.parameters())
-    ema_params = list(ema.parameters()) if ema is not None else []
-    opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-    wd = cfg.weight_decay if cfg.optimizer == "adamw" else 0.0
-    opt = opt_cls(param_groups(model, wd), lr=cfg.lr, foreach=True)
-    bs = max(1, min(cfg.batch_size, len(fit_idx)))
-    best, best_state, bad, stopped_at = -math.inf, None, 0, None
-    perm, pos = rng.permutation(fit_idx), 0
+    val_rows, fit_rows = split_validation(len(data), cfg.val_fraction, rng)
+    batches = Batches(fit_rows, cfg.batch_size, rng)
+    average = EMA(model, cfg.ema_decay, ema, device)
+    stopping = EarlyStopping(data, val_rows, cfg, device)
+    opt = make_optimizer(model, cfg)
     model.train()
     for step in range(n_steps):
-        if pos + bs > len(perm):  # new epoch; the partial tail joins the next shuffle
-            perm, pos = np.concatenate([perm[pos:], rng.permutation(fit_idx)]), 0
-        idx = torch.from_numpy(perm[pos : pos + bs])
-        pos += bs
-        xb = train.index(idx)
-        yb = y_t[idx]
-        if paired:
-            other = partner.index(idx) if partner is not None else xb
-            xb = GraphBatch(*(torch.cat([a, b]) for a, b in zip(
-                (xb.ops, xb.adj, xb.mask, xb.n_nodes), (other.ops, other.adj, other.mask, other.n_nodes))))
-            yb = torch.cat([yb, yb])
-        xb, yb = xb.trim().to(device), yb.to(device)
-        for group in opt.param_groups:
-            group["lr"] = cfg.lr * lr_factor(step, n_steps, cfg)
-        loss = compute_loss(model(xb), yb, cfg, target, paired, gen)
+        xb, yb = data.batch(batches.next(), device)
+        set_lr(opt, cfg.lr * lr_factor(step, n_steps, cfg))
+        loss = compute_loss(model(xb), yb, cfg, data.target, data.paired, gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip:
             nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
-        if ema is not None:
-            with torch.no_grad():
-                torch._foreach_lerp_(ema_params, model_params, 1.0 - cfg.ema_decay)
-        if callback is not None and (step % 20 == 0 or step == n_steps - 1):
-            callback(step + 1, n_steps)
-        if n_val and ((step + 1) % cfg.eval_every == 0 or step == n_steps - 1):
-            scorer = ema if ema is not None else model
-            pred = predict_batches(scorer, train.index(val_idx), cfg.predict_batch_size, device)
-            score = _validation_score(pred, y[val_idx], target)
-            model.train()
-            if score > best:
-                best, bad = score, 0
-                best_state = copy.deepcopy(scorer.state_dict())
-            else:
-                bad += 1
-                if bad >= cfg.patience:
-                    stopped_at = step + 1
-                    if callback is not None:
-                        callback(n_steps, n_steps)
-                    break
-    if best_state is not None:
-        (ema if ema is not None else model).load_state_dict(best_state)
+        average.update()
+        report_progress(callback, step, n_steps)
+        if stopping.due(step, n_steps) and stopping.should_stop(step, average.scorer, model):
+            report_progress(callback, n_steps - 1, n_steps)  # the steps left are skipped: report them done
+            break
+    stopping.restore_best(average.scorer)
     model.eval()
     attach_generator(model, None)
-    info = {"steps": stopped_at or n_steps, "planned_steps": n_steps, "n_val": n_val,
-            "val_score": None if best == -math.inf else best}
-    return model, ema, info
+    return model, average.module, stopping.info(n_steps)
 
 
-@contextlib.contextmanager
-def cpu_threads(n: int | None, device: torch.device) -> Iterator[None]:
-    """Run with ``n`` torch CPU threads and restore the previous count afterwards.
-
-    The fast models are so small that one thread is as fast as two on an idle machine, and far
-    faster on a busy one (threads spin-waiting for a descheduled sibling slow every op down).
-    """
-    if n is None or device.type != "cpu" or n == torch.get_num_threads():
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def idle_threads() -> int:
-    """Threads for work that may use the cores nobody else is using: this process's own core plus
-    the cores the 1-minute load average leaves idle (at least 1, at most the cores this process may run on).
-
-    On this 2-core machine, scoring all NAS-Bench-201 cells took 1.2–1.7 s on two threads against
-    1.7–2.2 s on one when idle, but about twice as long on two threads as on one while another process
-    kept a core busy (docs/predictors.md), hence the check. The load average lags by up to a minute;
-    a wrong guess costs time, never results, because the scores do not depend on the thread count
-    (checked on all 15,625 cells for NN-Former and NAR-Former V2).
-    """
-    import os
-
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):  # not available on this platform: stay on one thread
-        return 1
-    # This process counts itself in the load while it works (about 1), so idle cores = cores - load.
-    return max(1, min(cores, 1 + round(cores - load)))
+def _check_threads(train_cfg: TrainConfig) -> None:
+    for name, allowed in (("n_threads", ()), ("predict_threads", ("as_fit", "auto"))):
+        value = getattr(train_cfg, name)
+        if not (value is None or value in allowed
+                or (isinstance(value, int) and not isinstance(value, bool) and value >= 1)):
+            raise ConfigError(f"{name} must be None, a positive integer{''.join(f' or {a!r}' for a in allowed)}; "
+                              f"got {value!r}")
 
 
 def _member_progress(callback: Callable[[int, int], None], offset: int, total: int) -> Callable[[int, int], None]:
@@ -339,11 +185,12 @@ def _member_progress(callback: Callable[[int, int], None], offset: int, total: i
     return report
 
 
-class TorchPredictor(Predictor):
+class TorchPredictor(PresetPredictor):
     """Base of the torch predictors: ensembles, warm start, target scaling and caching.
 
     Subclasses set ``ModelConfig`` (a dataclass) and implement ``_preset`` (configs for a preset and
-    target) and ``_build_model`` (a fresh module from a config, op/node counts and a generator).
+    target, reading ``self.fit_schedule``) and ``_build_model`` (a fresh module from a config, op/node
+    counts and a generator).
 
     Args:
         preset: ``"fast"`` (CPU default, tuned for a 2-core machine) or ``"paper"`` (the spec's sizes
@@ -359,31 +206,39 @@ class TorchPredictor(Predictor):
         callback: called as ``callback(done_steps, total_steps)`` during ``fit`` (progress bars).
         max_fit_steps: cap on optimiser steps per fit (``None``: the preset's schedule). The search
             loop sets it so that refitting every round stays cheap; warm-started fits run
-            ``warm_start_ratio`` of the capped steps. Set, it also selects the preset's loop
-            schedule (``TrainConfig.loop_lr`` and ``loop_epochs``) where the preset has one.
+            ``warm_start_ratio`` of the capped steps.
+        fit_budget: optimiser steps per new training result of a warm-started fit (``None``: no limit
+            beyond the warm share).
+        fit_schedule: ``"standalone"`` (a fit on its own) or ``"loop"`` (the search loop's capped refits, which
+            a preset may train with another peak lr and epoch count; the loop passes it with
+            ``max_fit_steps``).
+        fit_threads / predict_threads: torch CPU threads of a fit / while scoring (``None``: the
+            preset's); a ``config`` entry ``n_threads`` / ``predict_threads`` wins over these.
     """
 
     ModelConfig: ClassVar[type]
     graph_kind: ClassVar[str | None] = None
+    caller_options: ClassVar[frozenset[str]] = PresetPredictor.caller_options | {
+        "max_fit_steps", "fit_budget", "fit_schedule", "fit_threads", "predict_threads"}
 
     def __init__(self, *, preset: str = "fast", seed: int = 0, target: str = "accuracy", n_members: int = 1,
                  warm_start: bool = False, config: Mapping[str, Any] | None = None, device: str = "auto",
                  callback: Callable[[int, int], None] | None = None, max_fit_steps: int | None = None,
-                 fit_budget: int | None = None) -> None:
-        self.preset = preset
-        self.seed = seed
-        self.target = target
+                 fit_budget: int | None = None, fit_schedule: str = "standalone", fit_threads: int | None = None,
+                 predict_threads: int | str | None = None) -> None:
+        super().__init__(preset=preset, seed=seed, target=target, warm_start=warm_start, config=config,
+                         callback=callback)
         self.n_members = n_members
-        self.warm_start = warm_start
         self.max_fit_steps = max_fit_steps
         self.fit_budget = fit_budget
-        self.config = config
         self.device = device
-        self.callback = callback
+        self.fit_schedule = fit_schedule
+        self.fit_threads = fit_threads
+        self.predict_threads = predict_threads
 
     # --- hooks ----------------------------------------------------------------------------------
     def _preset(self, preset: str, target: str) -> tuple[Any, TrainConfig]:
-        """(model config, train config) of a preset for a target."""
+        """(model config, train config) of a preset for a target (and ``self.fit_schedule``)."""
         raise ConfigError(f"{type(self).__name__} defines no presets")  # pragma: no cover
 
     def _build_model(self, cfg: Any, n_ops: int, max_nodes: int, generator: torch.Generator) -> nn.Module:
@@ -403,12 +258,13 @@ class TorchPredictor(Predictor):
         self._configs()
 
     def _configs(self) -> tuple[Any, TrainConfig]:
-        if self.preset not in PRESETS:
-            raise ConfigError(f"unknown preset {self.preset!r}; expected one of {PRESETS}")
-        if self.target not in TARGETS:
-            raise ConfigError(f"unknown target {self.target!r}; expected one of {TARGETS}")
+        """(model config, train config): the preset's for the fit schedule, then the caller's threads, the
+        ``config`` overrides, and the caller's step cap, in that order."""
+        self._check_preset_and_target()
         if int(self.n_members) < 1:
             raise ConfigError(f"n_members must be >= 1, got {self.n_members}")
+        if self.fit_schedule not in FIT_SCHEDULES:
+            raise ConfigError(f"unknown fit_schedule {self.fit_schedule!r}; expected one of {FIT_SCHEDULES}")
         model_cfg, train_cfg = self._preset(self.preset, self.target)
         overrides = dict(self.config or {})
         model_fields = {f.name for f in dataclasses.fields(model_cfg)}
@@ -420,17 +276,11 @@ class TorchPredictor(Predictor):
                 f"model keys: {sorted(model_fields)}; training keys: {sorted(train_fields)}"
             )
         model_cfg = dataclasses.replace(model_cfg, **{k: v for k, v in overrides.items() if k in model_fields})
-        if self.max_fit_steps is not None:  # a fit inside the search loop: the preset's loop schedule
-            loop = {"lr": train_cfg.loop_lr, "epochs": train_cfg.loop_epochs}
-            train_cfg = dataclasses.replace(train_cfg, **{k: v for k, v in loop.items() if v is not None})
+        threads = {"n_threads": self.fit_threads, "predict_threads": self.predict_threads}
+        train_cfg = dataclasses.replace(train_cfg, **{k: v for k, v in threads.items() if v is not None})
         train_cfg = dataclasses.replace(train_cfg, **{k: v for k, v in overrides.items() if k in train_fields})
-        for name, allowed in (("n_threads", ()), ("predict_threads", ("as_fit", "auto"))):
-            value = getattr(train_cfg, name)
-            if not (value is None or value in allowed
-                    or (isinstance(value, int) and not isinstance(value, bool) and value >= 1)):
-                raise ConfigError(f"{name} must be None, a positive integer{''.join(f' or {a!r}' for a in allowed)}; "
-                                  f"got {value!r}")
-        if self.max_fit_steps is not None:  # the search loop's cap: refits every round must stay cheap
+        _check_threads(train_cfg)
+        if self.max_fit_steps is not None:  # the caller's cap: refits every round must stay cheap
             cap = int(self.max_fit_steps)
             if cap < 1:
                 raise ConfigError(f"max_fit_steps must be >= 1, got {self.max_fit_steps}")
@@ -449,11 +299,6 @@ class TorchPredictor(Predictor):
             raise ConfigError("device='cuda' but torch sees no CUDA device; use device='cpu' or 'auto'")
         return torch.device(self.device)
 
-    def _encoder(self) -> GraphEncoder:
-        if getattr(self, "_graph_encoder", None) is None:
-            self._graph_encoder = GraphEncoder()
-        return self._graph_encoder
-
     # --- the scikit-learn contract --------------------------------------------------------------------
     def fit(self, graphs: Sequence[ArchGraph], y: Sequence[float]) -> TorchPredictor:
         """Train ``n_members`` models on ``graphs`` and their targets ``y``; returns ``self``."""
@@ -461,42 +306,20 @@ class TorchPredictor(Predictor):
         model_cfg, train_cfg = self._configs()
         device = self._torch_device()
         with cpu_threads(train_cfg.n_threads, device):
-            return self._fit(graphs, y_arr, model_cfg, train_cfg, device)
+            return self._fit(list(graphs), y_arr, model_cfg, train_cfg, device)
 
-    def _fit(self, graphs: Sequence[ArchGraph], y_arr: np.ndarray, model_cfg: Any, train_cfg: TrainConfig,
+    def _fit(self, graphs: list[ArchGraph], y_arr: np.ndarray, model_cfg: Any, train_cfg: TrainConfig,
              device: torch.device) -> TorchPredictor:
-        graphs = list(graphs)
-        n_ops, max_nodes = n_op_types(graphs), max(g.n_nodes for g in graphs)
-        warm = (self.warm_start and hasattr(self, "members_") and len(self.members_) == int(self.n_members)
-                and n_ops <= self.capacity_[0] and max_nodes <= self.capacity_[1]
-                and self.fitted_target_ == self.target)
+        warm = self._can_warm_start(graphs)
         if not warm:
             self.scaler_ = TargetScaler(self.target, y_arr)
-            self.capacity_ = self._capacity(model_cfg, n_ops, max_nodes)
-        encoder = self._encoder()
-        train = encoder.encode(graphs)
-        partner_graphs = self._partners(graphs) if train_cfg.lambda_cons > 0 else None
-        partner = encoder.encode(partner_graphs, pad_to=train.ops.shape[1]) if partner_graphs else None
-        if partner is not None and partner.ops.shape[1] != train.ops.shape[1]:
-            train = encoder.encode(graphs, pad_to=partner.ops.shape[1])
-        z = self.scaler_.forward(y_arr)
-        steps_per_epoch = math.ceil(len(graphs) / max(1, train_cfg.batch_size))
-        n_steps = max(train_cfg.min_steps, train_cfg.epochs * steps_per_epoch)
-        if train_cfg.max_steps is not None:
-            n_steps = min(n_steps, train_cfg.max_steps)
-        if warm:
-            n_steps = max(1, round(n_steps * train_cfg.warm_start_ratio))
-            if self.fit_budget is not None:
-                n_new = max(1, len(graphs) - getattr(self, "n_train_", 0))
-                n_steps = min(n_steps, int(self.fit_budget) * n_new)
-        member_seeds = np.random.SeedSequence(int(self.seed)).spawn(int(self.n_members))
-        if warm:  # a warm-started fit must not replay the first fit's batches and dropout masks
-            member_seeds = [np.random.SeedSequence([int(self.seed), self.n_fits_, k])
-                            for k in range(int(self.n_members))]
+            self.capacity_ = self._capacity(model_cfg, *self._needs(graphs))
+        data = self._fit_data(graphs, self.scaler_.forward(y_arr), train_cfg)
+        n_steps = self._n_steps(len(graphs), train_cfg, warm)
         total = n_steps * int(self.n_members)
         members, emas, infos = [], [], []
         start = time.perf_counter()
-        for k, member_seed in enumerate(member_seeds):
+        for k, member_seed in enumerate(self._member_seeds(warm)):
             init_seed, train_seed = member_seed.spawn(2)
             if warm:
                 model, ema = self.members_[k], self.emas_[k]
@@ -507,15 +330,14 @@ class TorchPredictor(Predictor):
                 with torch.random.fork_rng(devices=[]):
                     model, ema = self._build_model(model_cfg, *self.capacity_, gen), None
             cb = None if self.callback is None else _member_progress(self.callback, k * n_steps, total)
-            model, ema, info = train_member(
-                model, train, z, train_cfg, target=self.target, seed=train_seed, partner=partner,
-                duplicate=partner is None, n_steps=n_steps, device=device, ema=ema, callback=cb)
+            model, ema, info = train_member(model, data, train_cfg, seed=train_seed, n_steps=n_steps, device=device,
+                                            ema=ema, callback=cb)
             members.append(model)
             emas.append(ema)
             infos.append(info)
         self.members_, self.emas_ = members, emas
         self.fitted_target_ = self.target
-        self.n_fits_ = getattr(self, "n_fits_", 0) + 1
+        self.n_fits_ = self.__dict__.get("n_fits_", 0) + 1
         self.n_train_ = len(graphs)
         self.fit_info_ = {"warm_start": warm, "n_steps": n_steps, "members": infos,
                           "seconds": time.perf_counter() - start, "device": str(device)}
@@ -526,11 +348,53 @@ class TorchPredictor(Predictor):
         log.debug("fitted %s: %s", type(self).__name__, self.fit_info_)
         return self
 
+    def _can_warm_start(self, graphs: Sequence[ArchGraph]) -> bool:
+        """Whether this fit continues the previous one: asked for, same ensemble size and target, and
+        the graphs fit the models' capacity."""
+        if not (self.warm_start and self._is_fitted() and len(self.members_) == int(self.n_members)):
+            return False
+        n_ops, max_nodes = self._needs(graphs)
+        return n_ops <= self.capacity_[0] and max_nodes <= self.capacity_[1] and self.fitted_target_ == self.target
+
+    def _fit_data(self, graphs: list[ArchGraph], z: np.ndarray, train_cfg: TrainConfig) -> FitData:
+        """The encoded cells (and consistency partners, padded to one width) with targets ``z``."""
+        encoder = self._encoder()
+        train = encoder.encode(graphs)
+        partner_graphs = self._partners(graphs) if train_cfg.lambda_cons > 0 else None
+        partner = encoder.encode(partner_graphs, pad_to=train.ops.shape[1]) if partner_graphs else None
+        if partner is not None and partner.ops.shape[1] != train.ops.shape[1]:
+            train = encoder.encode(graphs, pad_to=partner.ops.shape[1])
+        return FitData(train, z, self.target, paired=train_cfg.lambda_cons > 0, partner=partner)
+
+    def _n_steps(self, n_train: int, train_cfg: TrainConfig, warm: bool) -> int:
+        """Optimiser steps of this fit: epochs (at least ``min_steps``, at most ``max_steps``); a warm
+        fit runs ``warm_start_ratio`` of them, at most ``fit_budget`` per new training result."""
+        steps_per_epoch = math.ceil(n_train / max(1, train_cfg.batch_size))
+        n_steps = max(train_cfg.min_steps, train_cfg.epochs * steps_per_epoch)
+        if train_cfg.max_steps is not None:
+            n_steps = min(n_steps, train_cfg.max_steps)
+        if warm:
+            n_steps = max(1, round(n_steps * train_cfg.warm_start_ratio))
+            if self.fit_budget is not None:
+                n_new = max(1, n_train - self.n_train_)
+                n_steps = min(n_steps, int(self.fit_budget) * n_new)
+        return n_steps
+
+    def _member_seeds(self, warm: bool) -> list[np.random.SeedSequence]:
+        """One seed per ensemble member; a warm-started fit must not replay the first fit's batches
+        and dropout masks, so its seeds also hold the fit's number."""
+        if warm:
+            return [np.random.SeedSequence([int(self.seed), self.n_fits_, k]) for k in range(int(self.n_members))]
+        return np.random.SeedSequence(int(self.seed)).spawn(int(self.n_members))
+
+    def _is_fitted(self) -> bool:
+        return "members_" in self.__dict__
+
     # --- snapshots: tensors + JSON, no pickle (nasloop.engine.Snapshots) --------------------------
     def snapshot_state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
         """The fitted state as named tensors (every member's and EMA's ``state_dict``) and JSON
         settings; ``None`` before the first fit. :meth:`restore_state` rebuilds it exactly."""
-        if not hasattr(self, "members_"):
+        if not self._is_fitted():
             return None
         tensors: dict[str, torch.Tensor] = {}
         for k, (model, ema) in enumerate(zip(self.members_, self.emas_)):
@@ -586,12 +450,7 @@ class TorchPredictor(Predictor):
         graphs = list(graphs)
         if not graphs:
             return np.zeros((len(self.members_), 0))
-        n_ops, max_nodes = n_op_types(graphs), max(g.n_nodes for g in graphs)
-        if n_ops > self.capacity_[0] or max_nodes > self.capacity_[1]:
-            raise ConfigError(
-                f"{type(self).__name__} was fitted for at most {self.capacity_[0]} op types and "
-                f"{self.capacity_[1]} nodes, got graphs needing {n_ops} and {max_nodes}; refit on such graphs"
-            )
+        self._check_capacity(graphs)
         # Score each distinct graph once (NB201 has many cells with the same pruned graph), largest
         # graphs last so that most batches need less padding.
         row_of: dict[ArchGraph, int] = {}

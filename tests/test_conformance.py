@@ -10,6 +10,7 @@ from nasloop.errors import ContractError, InvalidArchitectureError
 from nasloop.registry import available, make_predictor, make_space, make_strategy
 from nasloop.space import SearchSpace
 from nasloop.types import ArchGraph
+from tests.toy_predictor import ToyRidge
 
 SPACES = sorted(available("search_spaces"))
 STRATEGIES = sorted(available("strategies"))
@@ -118,3 +119,47 @@ def test_strategy_that_repeats_itself_is_reported():
 
     with pytest.raises(ContractError, match="already-queried"):
         check_strategy(Stubborn(make_space("nb201")), n_per_round=1)
+
+
+# --- predictors: the same seed and a clone from get_params give the same predictions ----------------------
+class _Nondeterministic(ToyRidge):
+    """Draws its bootstrap from fresh entropy instead of the seed."""
+
+    def fit(self, graphs, y):
+        self.rng_ = np.random.default_rng()
+        return super().fit(graphs, y)
+
+
+class _ForgetfulParams(ToyRidge):
+    """Stores ``alpha`` under another name, so ``get_params`` rebuilds it with the default."""
+
+    def __init__(self, *, preset="fast", seed=0, n_members=3, alpha=1.0, warm_start=True):
+        super().__init__(preset=preset, seed=seed, n_members=n_members, alpha=1.0, warm_start=warm_start)
+        self.ridge_alpha = alpha
+
+    def get_params(self):
+        return {**super().get_params(), "alpha": 1.0}
+
+    def fit(self, graphs, y):
+        self.alpha = self.ridge_alpha
+        return super().fit(graphs, y)
+
+
+def _toy_graphs():
+    from nasloop.space import graphs_for
+
+    space, archs, y = _toy_training_set()
+    return graphs_for(space, archs, "full"), y
+
+
+def test_a_deterministic_predictor_with_complete_params_passes():
+    check_predictor(ToyRidge(seed=3, alpha=0.5), *_toy_graphs())
+
+
+@pytest.mark.parametrize(("predictor", "message"), [
+    (_Nondeterministic(), "same seed gave other predictions"),
+    (_ForgetfulParams(alpha=50.0), r"get_params\(\)\) fitted the same way gave other predictions"),
+])
+def test_predictors_that_cannot_be_rebuilt_are_reported(predictor, message):
+    with pytest.raises(ContractError, match=message):
+        check_predictor(predictor, *_toy_graphs())

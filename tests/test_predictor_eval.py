@@ -98,14 +98,29 @@ def test_unknown_predictor_option_is_reported():
 def test_eval_scores_on_idle_cores_and_keeps_the_users_config():
     from nasloop.predictor_eval import _make
 
+    def threads(model):
+        cfg = model._configs()[1]
+        return cfg.n_threads, cfg.predict_threads
+
     model = _make("nnformer", preset="fast", seed=0, kind="accuracy", options={}, callback=None)
-    assert model.config == {"predict_threads": "auto"}
+    assert model.predict_threads == "auto" and threads(model) == (1, "auto")
     model = _make("nnformer", preset="fast", seed=0, kind="accuracy", callback=None,
                   options={"config": {"d_model": 32, "predict_threads": 1}})
-    assert model.config == {"predict_threads": 1, "d_model": 32}
+    assert threads(model) == (1, 1)  # the user's config wins
     assert _make("rf", preset="fast", seed=0, kind="accuracy", options={}, callback=None).config is None
     model = _make("gin", preset="fast", seed=0, kind="accuracy", options={}, callback=None, fit_threads=2)
-    assert model.config == {"predict_threads": "auto", "n_threads": 2}
+    assert threads(model) == (2, "auto")
+
+
+def test_eval_passes_only_the_options_a_predictor_declares():
+    """A plug-in that declares no caller options gets none (here not even its own target= keyword)."""
+    from nasloop.predictor_eval import _make
+
+    model = _make("tests.toy_predictor:ToyRidge", preset="fast", seed=0, kind="accuracy", options={},
+                  callback=lambda done, total: None)
+    assert model.get_params() == {"preset": "fast", "seed": 0, "n_members": 3, "alpha": 1.0, "warm_start": True}
+    with pytest.raises(ConfigError, match="cannot be trained for latency"):
+        _make("tests.toy_predictor:ToyRidge", preset="fast", seed=0, kind="latency", options={}, callback=None)
 
 
 # --- the CLI ------------------------------------------------------------------------------------------------

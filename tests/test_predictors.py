@@ -477,21 +477,39 @@ def test_pickled_predictor_leaves_the_encoding_cache_out():
     assert np.array_equal(clone.predict(graphs), before)
 
 
-def test_search_loop_fits_use_the_presets_loop_schedule():
-    """NN-Former's fast preset fits stand-alone with lr 2e-3 over 250 epochs, but the search loop's
-    capped fits keep lr 1e-3 and 300 epochs (they searched better, docs/results.md); a caller's own
-    lr or epochs win over both."""
+def test_the_loop_schedule_is_asked_for_explicitly():
+    """NN-Former's fast preset fits stand-alone with lr 2e-3 over 250 epochs; with fit_schedule="loop"
+    (the search loop's capped refits) it keeps lr 1e-3 and 300 epochs (they searched better,
+    docs/decisions.md). A step cap alone changes only the steps; a caller's own lr or epochs win."""
     alone = make_predictor("nnformer", preset="fast", seed=0)._configs()[1]
     assert (alone.lr, alone.epochs, alone.max_steps) == (2e-3, 250, 6000)
-    in_loop = make_predictor("nnformer", preset="fast", seed=0, max_fit_steps=300)._configs()[1]
+    capped = make_predictor("nnformer", preset="fast", seed=0, max_fit_steps=300)._configs()[1]
+    assert (capped.lr, capped.epochs, capped.max_steps) == (2e-3, 250, 300)
+    in_loop = make_predictor("nnformer", preset="fast", seed=0, max_fit_steps=300, fit_schedule="loop")._configs()[1]
     assert (in_loop.lr, in_loop.epochs, in_loop.max_steps) == (1e-3, 300, 300)
-    own = make_predictor("nnformer", preset="fast", seed=0, max_fit_steps=300,
+    own = make_predictor("nnformer", preset="fast", seed=0, max_fit_steps=300, fit_schedule="loop",
                          config={"lr": 5e-4, "epochs": 40})._configs()[1]
     assert (own.lr, own.epochs) == (5e-4, 40)
-    latency = make_predictor("nnformer", preset="fast", seed=0, target="latency", max_fit_steps=300)._configs()[1]
+    latency = make_predictor("nnformer", preset="fast", seed=0, target="latency", max_fit_steps=300,
+                             fit_schedule="loop")._configs()[1]
     assert (latency.lr, latency.epochs) == (1e-3, 300)  # no loop schedule of its own
-    v2 = make_predictor("narformer2", preset="fast", seed=0)._configs()[1]
-    assert (v2.loop_lr, v2.loop_epochs) == (None, None)
+    with pytest.raises(ConfigError, match="unknown fit_schedule"):
+        make_predictor("nnformer", fit_schedule="short")
+
+
+def test_the_search_loop_passes_the_loop_schedule_with_its_cap():
+    from nasloop.loop import _build_predictor
+    from nasloop.search_config import SearchConfig
+
+    capped, _, options, _ = _build_predictor("nnformer", preset="fast", seed=0, cfg=SearchConfig(), options={})
+    assert (capped.fit_schedule, capped.max_fit_steps, capped.warm_start, capped.fit_budget) == ("loop", 300, True, 6)
+    assert "fit_schedule" not in options  # derived from the cap: config.json records what it always did
+    uncapped = _build_predictor("nnformer", preset="fast", seed=0, cfg=SearchConfig(max_fit_steps=None),
+                                options={})[0]
+    assert (uncapped.fit_schedule, uncapped.max_fit_steps) == ("standalone", None)
+    own = _build_predictor("nnformer", preset="fast", seed=0, cfg=SearchConfig(),
+                           options={"fit_schedule": "standalone"})[0]
+    assert own.fit_schedule == "standalone"
 
 
 def test_narformer2_fast_preset_layers_per_target():

@@ -54,7 +54,7 @@ def unseen_samples(
     """
     out: list[Hashable] = []
     taken = set(exclude)
-    size = len(space) if hasattr(space, "__len__") else None
+    size = space.size()
     # Asking for most of what is left of a small finite space (a pool of 1,000 from 168 cells):
     # rejection sampling would spend n·n_tries draws finding nothing new, so enumerate at once.
     mostly_asked = size is not None and 2 * n >= size - len(taken) and space.enumerate() is not None
