@@ -64,6 +64,30 @@ def plot_curves(
     return _save(fig, path)
 
 
+def plot_time_curves(runs: Sequence[RunResult], path: str | Path, *, metric: str, report: str,
+                     optimum: float | None = None, simulated: bool = False) -> Path:
+    """Report metric of the incumbent vs time (``record.time``; simulated time for --simulate runs)."""
+    from nasloop.study import time_curves
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    counts: dict[str, int] = {}
+    for run in runs:
+        counts[run.label] = counts.get(run.label, 0) + 1
+    for label, grid, mean, lo, hi in time_curves(runs, metric, report):
+        (line,) = ax.plot(grid, mean, label=f"{label} (n={counts[label]})", linewidth=1.8)
+        ax.fill_between(grid, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
+    if optimum is not None:
+        ax.axhline(optimum, color="black", linestyle="--", linewidth=1, label=f"optimum ({optimum:.2f})")
+    ax.set_xlabel("simulated time (cost units)" if simulated else "wall-clock time (s)")
+    ax.set_ylabel(f"incumbent {_metric_label(report)}")
+    ax.set_title("Incumbent against time (mean and 95% confidence band over seeds)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def plot_queries_to_optimum(summaries: Sequence[ConfigSummary], path: str | Path, *, title: str | None = None) -> Path:
     """Box plot of queries until the optimum was found; runs that never found it are drawn at the budget."""
     plt = _pyplot()

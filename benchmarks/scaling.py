@@ -1,0 +1,143 @@
+"""Scaling measurements (writes JSON): simulated parallel time on NAS-Bench-201, DARTS wall-clock.
+
+``simulated``: NB201 CIFAR-10 (search val_acc, report test_acc), query cost = the ``1080ti_256``
+column of latency_ms.csv (a batch-256 forward pass in ms, a training-time proxy), the default
+predictor-guided loop, ``--workers N --simulate`` for each N, seeds 0..S-1. Per N: median simulated
+time and median queries until the optimum of val_acc arrived (runs that never found it count as
+not found: the median is then over all runs with those at infinity), the found share, and the idle
+share of worker time (until the last result).
+
+``darts``: the DARTS space with real training on the bundled digits data, ``--workers 2`` against
+``--workers 1`` wall-clock in one process, same seed and budget.
+
+Examples:
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/scaling.py simulated --jobs 2 \\
+        --out benchmarks/results/scaling-simulated.json
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/scaling.py darts --out benchmarks/results/scaling-darts.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+DATA = ROOT.parent / "shared" / "data" / "nb201"
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def simulated_run(args: tuple[int, int, int]) -> dict:
+    """One simulated run: time and queries until the val_acc optimum, idle share, best test_acc."""
+    import torch
+
+    torch.set_num_threads(1)
+    from nasloop.loop import run_search
+
+    workers, seed, budget = args
+    t0 = time.perf_counter()
+    result = run_search("nb201", data=[str(DATA / "cifar10.csv"), str(DATA / "latency_ms.csv")], budget=budget,
+                        seed=seed, workers=workers, simulate=True, cost="1080ti_256")
+    optimum = result.summary["optimum"]["val_acc"]["value"]
+    hit = next((r for r in result.records if r.metrics.get("val_acc", -math.inf) >= optimum - 1e-9), None)
+    par = result.summary["parallel"]
+    return {"workers": workers, "seed": seed, "queries_to_optimum": None if hit is None else hit.number,
+            "time_to_optimum": None if hit is None else hit.time, "makespan": par["makespan"],
+            "idle_share": par["idle_share"], "best_test_acc": result.summary["best"]["report_value"],
+            "regret": result.regret, "wall_s": round(time.perf_counter() - t0, 2)}
+
+
+def _median(values: list[float | None]) -> float | None:
+    """Median with runs that never found the optimum at infinity (None when most never did)."""
+    finite = [math.inf if v is None else float(v) for v in values]
+    m = statistics.median(finite)
+    return None if math.isinf(m) else m
+
+
+def simulated(args: argparse.Namespace) -> dict:
+    tasks = [(w, s, args.budget) for w in args.workers for s in range(args.seeds)]
+    runs: list[dict] = []
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        for i, run in enumerate(pool.map(simulated_run, tasks), start=1):
+            runs.append(run)
+            log(f"{i}/{len(tasks)} N={run['workers']} seed={run['seed']} queries={run['queries_to_optimum']} "
+                f"time={run['time_to_optimum']} ({run['wall_s']} s)")
+    table = []
+    for w in args.workers:
+        rows = [r for r in runs if r["workers"] == w]
+        table.append({
+            "workers": w, "runs": len(rows),
+            "found_share": sum(r["queries_to_optimum"] is not None for r in rows) / len(rows),
+            "median_time_to_optimum": _median([r["time_to_optimum"] for r in rows]),
+            "median_queries_to_optimum": _median([r["queries_to_optimum"] for r in rows]),
+            "mean_idle_share": statistics.fmean(r["idle_share"] for r in rows),
+            "mean_best_test_acc": statistics.fmean(r["best_test_acc"] for r in rows),
+        })
+    serial = table[0]
+    for row in table:
+        t, q = row["median_time_to_optimum"], row["median_queries_to_optimum"]
+        row["speedup_vs_first"] = None if t is None or serial["median_time_to_optimum"] is None \
+            else round(serial["median_time_to_optimum"] / t, 3)
+        row["queries_vs_first"] = None if q is None or serial["median_queries_to_optimum"] is None \
+            else round(q / serial["median_queries_to_optimum"], 3)
+    return {"measurement": "simulated", "budget": args.budget, "seeds": args.seeds, "cost": "1080ti_256 (ms)",
+            "table": table, "runs": runs}
+
+
+def darts(args: argparse.Namespace) -> dict:
+    from nasloop.loop import run_search
+
+    out = {"measurement": "darts", "budget": args.budget, "seed": args.seed, "loadavg_before": os.getloadavg()}
+    for workers in (2, 1) if args.workers_first == 2 else (1, 2):
+        t0 = time.perf_counter()
+        result = run_search("darts", benchmark=args.benchmark, predictor=args.predictor, budget=args.budget,
+                            seed=args.seed, workers=workers)
+        wall = time.perf_counter() - t0
+        out[f"workers_{workers}_s"] = round(wall, 2)
+        out[f"workers_{workers}_best"] = result.best_value
+        log(f"--workers {workers}: {wall:.1f} s, best {result.best_value}")
+    out["speedup"] = round(out["workers_1_s"] / out["workers_2_s"], 3)
+    out["loadavg_after"] = os.getloadavg()
+    out["cpus"] = os.cpu_count()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="what", required=True)
+    sim = sub.add_parser("simulated")
+    sim.add_argument("--workers", type=lambda s: [int(x) for x in s.split(",")], default=[1, 4, 16, 64])
+    sim.add_argument("--seeds", type=int, default=25)
+    sim.add_argument("--budget", type=int, default=150)
+    sim.add_argument("--jobs", type=int, default=1, help="runs at a time (processes)")
+    sim.add_argument("--out", required=True)
+    dar = sub.add_parser("darts")
+    dar.add_argument("--budget", type=int, default=8)
+    dar.add_argument("--seed", type=int, default=0)
+    dar.add_argument("--benchmark", default="search_spaces.darts.train:make_benchmark")
+    dar.add_argument("--predictor", default="none")
+    dar.add_argument("--workers-first", type=int, default=2, choices=(1, 2))
+    dar.add_argument("--out", required=True)
+    args = parser.parse_args()
+    result = simulated(args) if args.what == "simulated" else darts(args)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    log(f"wrote {args.out}")
+    if "table" in result:
+        for row in result["table"]:
+            log(json.dumps({k: v for k, v in row.items()}))
+
+
+if __name__ == "__main__":
+    main()
