@@ -73,9 +73,18 @@ def simulated(args: argparse.Namespace) -> dict:
             runs.append(run)
             log(f"{i}/{len(tasks)} N={run['workers']} seed={run['seed']} queries={run['queries_to_optimum']} "
                 f"time={run['time_to_optimum']} ({run['wall_s']} s)")
+            # the file holds every finished run at all times: a measurement cut short keeps them
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.out).write_text(json.dumps(_simulated_table(args, runs), indent=2) + "\n")
+    return _simulated_table(args, runs)
+
+
+def _simulated_table(args: argparse.Namespace, runs: list[dict]) -> dict:
     table = []
     for w in args.workers:
         rows = [r for r in runs if r["workers"] == w]
+        if not rows:
+            continue
         table.append({
             "workers": w, "runs": len(rows),
             "found_share": sum(r["queries_to_optimum"] is not None for r in rows) / len(rows),

@@ -68,3 +68,21 @@ def test_bad_parallel_options_print_one_line_and_write_nothing(nb201_cifar10_pat
                    "--out", str(out), *flags)
     assert done.returncode == 2 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_a_simulated_study_aggregates_time_to_the_optimum(data_flags, tmp_path):
+    out = tmp_path / "study"
+    done = nasloop("compare", *data_flags, "--strategy", "random", "--predictor", "none", "--seeds", "2",
+                   "--budget", "15", "--jobs", "1", "--workers", "4", "--simulate", "--cost", "1080ti_256",
+                   "--out", str(out), "--json")
+    assert done.returncode == 0, done.stderr
+    (config,) = json.loads(done.stdout)["configurations"]
+    assert config["label"] == "random" and len(config["time_hits"]) == 2
+    for seed in (0, 1):
+        history = out / "random" / f"seed-{seed}" / "history.jsonl"
+        rows = [json.loads(line) for line in history.read_text().splitlines()]
+        assert {r["extra"]["worker"] for r in rows} == {f"sim-{w}" for w in range(4)}
+    assert (out / "curves_time.png").is_file()
+    refused = nasloop("compare", *data_flags, "--strategy", "random", "--seeds", "1", "--budget", "5",
+                      "--workers", "2", "--out", str(tmp_path / "other"))
+    assert refused.returncode == 2 and "needs --simulate" in refused.stderr
