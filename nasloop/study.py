@@ -37,7 +37,10 @@ class RunResult:
 
     @property
     def label(self) -> str:
-        return str(self.config.get("label") or config_label(self.config))
+        label = str(self.config.get("label") or config_label(self.config))
+        workers = (self.config.get("execution") or {}).get("workers")
+        # runs of one configuration on different worker counts are different curves
+        return label if workers in (None, 1) or "workers" in label else f"{label}, {workers} workers"
 
 
 def config_label(config: dict[str, Any]) -> str:

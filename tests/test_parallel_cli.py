@@ -77,7 +77,7 @@ def test_a_simulated_study_aggregates_time_to_the_optimum(data_flags, tmp_path):
                    "--out", str(out), "--json")
     assert done.returncode == 0, done.stderr
     (config,) = json.loads(done.stdout)["configurations"]
-    assert config["label"] == "random" and len(config["time_hits"]) == 2
+    assert config["label"] == "random, 4 workers" and len(config["time_hits"]) == 2
     for seed in (0, 1):
         history = out / "random" / f"seed-{seed}" / "history.jsonl"
         rows = [json.loads(line) for line in history.read_text().splitlines()]
