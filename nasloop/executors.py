@@ -127,14 +127,18 @@ class BenchmarkRecipe:
 _BUILT: dict[tuple, Any] = {}
 
 
-def evaluate_on_worker(recipe: BenchmarkRecipe | Any, arch: Any) -> dict[str, Any]:
+def evaluate_on_worker(recipe: BenchmarkRecipe | Any, arch: Any, timeout: float | None = None) -> dict[str, Any]:
     """Run on a Dask worker: build (or reuse) the benchmark and evaluate one architecture.
 
-    Returns the metrics and cost, or the error's last line, with the worker's clock around it.
+    Returns the metrics and cost, or the error's last line, with the worker's clock around it. With
+    ``timeout``, an evaluation still running after that many seconds (the benchmark's construction
+    not counted) is reported as a ``TimeoutError`` and marked ``hung``: its thread cannot be stopped,
+    so the driver then ends this worker process.
     """
     from nasloop.simulate import last_line
 
     start = time.time()
+    result: dict[str, Any]
     try:
         if isinstance(recipe, BenchmarkRecipe):
             bench = _BUILT.get(recipe.key())
@@ -142,22 +146,57 @@ def evaluate_on_worker(recipe: BenchmarkRecipe | Any, arch: Any) -> dict[str, An
                 bench = _BUILT[recipe.key()] = recipe.build()
         else:  # a Benchmark object, scattered to the workers once
             bench = recipe
-        evaluation = bench.query(arch)
-        result: dict[str, Any] = {"metrics": dict(evaluation.metrics), "cost": evaluation.cost}
+        evaluation = bench.query(arch) if timeout is None else _query_within(bench, arch, timeout)
+        result = {"metrics": dict(evaluation.metrics), "cost": evaluation.cost}
+    except _Hung:
+        result = {"error": f"TimeoutError: no result after {timeout:g} s", "hung": True}
     except Exception as exc:  # recorded as a failed query; the search goes on
         result = {"error": last_line(exc)}
-    return {**result, "start": start, "finish": time.time(), "worker": _worker_name()}
+    return {**result, "start": start, "finish": time.time(), **_worker_identity()}
 
 
-def _worker_name() -> str:
+class _Hung(Exception):
+    pass
+
+
+def _query_within(bench: Any, arch: Any, timeout: float) -> Any:
+    import threading
+
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["evaluation"] = bench.query(arch)
+        except BaseException as exc:  # handed to the task's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="nasloop-evaluation", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise _Hung
+    if "error" in box:
+        raise box["error"]
+    return box["evaluation"]
+
+
+def _exit_now() -> None:
+    """Run on a worker's event loop (not its busy thread): end the process at once."""
+    import os
+
+    os._exit(1)
+
+
+def _worker_identity() -> dict[str, str]:
     try:
         from distributed import get_worker
 
-        return str(get_worker().name)
+        worker = get_worker()
+        return {"worker": str(worker.name), "address": str(worker.address)}
     except (ImportError, ValueError):
         import os
 
-        return f"pid-{os.getpid()}"
+        return {"worker": f"pid-{os.getpid()}", "address": ""}
 
 
 SUBMITTED = "submitted.jsonl"  # a parallel run's submissions, in order: what a killed driver had in flight
@@ -182,7 +221,9 @@ def parallel_engine(execution: Execution, parts: dict[str, Any], *, recipe: Benc
             done = {r.arch for r in parts["journal"]}
             in_flight = [row for row in read_jsonl(path) if row.get("arch") not in done]
         writer = JsonlWriter(path)
-    executor = DaskExecutor(execution, recipe if recipe is not None else parts["benchmark"])
+    # a resumed run's times go on from its last result
+    offset = max((float(r.extra.get("finish", r.time)) for r in parts["journal"]), default=0.0)
+    executor = DaskExecutor(execution, recipe if recipe is not None else parts["benchmark"], time_offset=offset)
     return AsyncSearchEngine(executor=executor, max_retries=execution.max_retries, in_flight=in_flight,
                              submissions_writer=writer, **parts)
 
@@ -199,11 +240,12 @@ class DaskExecutor:
         execution: workers, scheduler, timeout and GPU request.
         recipe: a :class:`BenchmarkRecipe` (each worker builds the benchmark once), or a Benchmark
             object (scattered to every worker once).
+        time_offset: seconds the run had already taken (a resumed run's times go on from there).
     """
 
     simulated = False
 
-    def __init__(self, execution: Execution, recipe: Any) -> None:
+    def __init__(self, execution: Execution, recipe: Any, *, time_offset: float = 0.0) -> None:
         import logging
 
         import dask
@@ -228,10 +270,11 @@ class DaskExecutor:
         self.payload = recipe if isinstance(recipe, BenchmarkRecipe) else self.client.scatter(recipe, broadcast=True)
         self.resources = {"GPU": 1} if execution.gpu else None
         self.running: dict[Any, tuple[Any, float]] = {}
-        self.t0 = time.time()
+        self.t0 = time.time() - time_offset
 
     def submit(self, job: Any) -> None:
-        future = self.client.submit(evaluate_on_worker, self.payload, job.arch, pure=False,
+        future = self.client.submit(evaluate_on_worker, self.payload, job.arch, self.execution.eval_timeout,
+                                    pure=False,
                                     key=f"nasloop-eval-{job.number}-{job.attempt}-{id(self):x}",
                                     resources=self.resources)
         self.running[future] = (job, time.time())
@@ -239,20 +282,10 @@ class DaskExecutor:
     def wait(self) -> list[Any]:
         from distributed import wait
 
-        timeout = self.execution.eval_timeout
-        deadline = None if timeout is None else min(t for _, t in self.running.values()) + timeout
-        try:
-            done = wait(list(self.running), return_when="FIRST_COMPLETED",
-                        timeout=None if deadline is None else max(deadline - time.time(), 0.01)).done
-        except TimeoutError:
-            done = set()
+        done = wait(list(self.running), return_when="FIRST_COMPLETED").done
         out = [self._outcome(f) for f in self.running if f in done]
-        if timeout is not None:
-            now = time.time()
-            out += [self._timed_out(f) for f, (_, t) in list(self.running.items())
-                    if f not in done and now - t >= timeout]
-        for outcome in out:
-            self.running.pop(outcome[0])
+        for future, _ in out:
+            self.running.pop(future)
         return [o for _, o in out]
 
     def _outcome(self, future: Any) -> tuple[Any, Any]:
@@ -273,34 +306,24 @@ class DaskExecutor:
             now = time.time() - self.t0
             return future, Outcome(job=job, evaluation=None, worker="?", start=submitted - self.t0, finish=now,
                                    error=last_line(exc))
+        if result.get("hung"):
+            self._restart([result["address"]])
         evaluation = None if "error" in result else Evaluation(result["metrics"], cost=result["cost"])
         return future, Outcome(job=job, evaluation=evaluation, worker=result["worker"],
                                start=result["start"] - self.t0, finish=result["finish"] - self.t0,
                                error=result.get("error"))
 
-    def _timed_out(self, future: Any) -> tuple[Any, Any]:
-        from nasloop.async_loop import Outcome
-
-        job, submitted = self.running[future]
-        future.cancel()
-        self._restart_worker_of(future)
-        return future, Outcome(job=job, evaluation=None, worker="?", start=submitted - self.t0,
-                               finish=time.time() - self.t0,
-                               error=f"TimeoutError: no result after {self.execution.eval_timeout:g} s")
-
-    def _restart_worker_of(self, future: Any) -> None:
-        """A hung evaluation holds its worker's only thread: restart that worker (its nanny does)."""
+    def _restart(self, workers: list[str]) -> None:
+        """A hung evaluation holds its worker's only thread: end that worker process (a graceful
+        restart waits for the thread); its nanny starts a fresh one. A worker without a nanny is gone."""
+        if not workers:
+            return
         try:
-            where = self.client.who_has([future]).get(future.key) or []
-            processing = self.client.processing()
-            busy = [w for w, keys in processing.items() if future.key in keys]
-            workers = list(where) + busy
-            if workers:
-                self.client.restart_workers(workers=workers, timeout=30, raise_for_error=False)
+            self.client.run(_exit_now, workers=workers, on_error="ignore")
         except Exception as exc:  # best effort: the search goes on with the other workers
             import logging
 
-            logging.getLogger(__name__).warning("could not restart a hung worker (%s)", exc)
+            logging.getLogger(__name__).warning("could not end a hung worker (%s)", exc)
 
     def now(self) -> float:
         return time.time() - self.t0
