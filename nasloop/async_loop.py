@@ -122,12 +122,10 @@ class AsyncSearchEngine(SearchEngine):
         self.pending_classes: Counter[Hashable] = Counter()
         self.near_pending: Counter[Hashable] = Counter()  # neighbours of pending cells (with repeats)
         self.n_submitted = 0
-        self.n_picks = 0
         self.plan: _Round | None = None
         self.warmup: list[Hashable] | None = None
         self.busy_s = 0.0  # worker time spent evaluating
         self.retries = 0
-        self.failures = 0
         self.space_exhausted = False
         # A simulated run is replayed on resume (the journal checks every completion); a real one
         # takes its journal as known results and goes on.
@@ -168,10 +166,12 @@ class AsyncSearchEngine(SearchEngine):
             self.busy_s += float(rec.extra.get("finish", 0.0)) - float(rec.extra.get("start", 0.0))
         if self.journal:
             self.n_submitted = max(int(r.extra.get("submitted", r.number)) for r in self.journal)
-        for row in self.in_flight:
+        queued: set[Hashable] = set()
+        for row in self.in_flight:  # a row may repeat: a resume submits what was in flight again
             arch = self.space.from_str(row["arch"])
-            if arch in self.seen or arch in self.pending:
+            if arch in self.seen or arch in queued:
                 continue
+            queued.add(arch)
             self.n_submitted = max(self.n_submitted, int(row["submitted"]))
             self.in_flight_jobs.append(Job(number=int(row["submitted"]), arch=arch, key=row["arch"],
                                            round=int(row.get("round", 0)), mean=row.get("predicted_mean"),
@@ -243,8 +243,6 @@ class AsyncSearchEngine(SearchEngine):
     def _record(self, out: Outcome) -> Record:
         job, ev = out.job, out.evaluation
         failed = ev is None
-        if failed:
-            self.failures += 1
         extra: dict[str, Any] = {"submitted": job.number, "worker": out.worker, "start": round(out.start, 6),
                                  "finish": round(out.finish, 6), "status": "failed" if failed else "ok"}
         if job.attempt > 1:

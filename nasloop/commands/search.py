@@ -311,4 +311,11 @@ def _print_summary(summary: dict[str, Any]) -> None:
     click.echo(f"queries:    {summary['n_queries']} of {summary['budget']} ({summary['stopped']}){extra}")
     click.echo(f"time:       {timings['total_s']:.1f} s total: {timings['fit_s']:.1f} s fitting the predictor, "
                f"{timings.get('score_s', 0.0):.1f} s scoring, {timings.get('evaluate_s', 0.0):.1f} s evaluating")
+    parallel = summary.get("parallel")
+    if parallel:
+        kind = "simulated " if parallel["simulated"] else ""
+        idle = "n/a" if parallel["idle_share"] is None else f"{100 * parallel['idle_share']:.1f}%"
+        click.echo(f"parallel:   {parallel['workers']} {kind}workers, best after {parallel['time_to_best']:.4g} "
+                   f"{'(simulated) ' if parallel['simulated'] else 's '}of {parallel['makespan']:.4g}, "
+                   f"idle share {idle}, {parallel['retries']} retries, {parallel['failed']} failed")
     click.echo(f"run:        {summary['run_dir']}")
