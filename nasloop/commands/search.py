@@ -315,7 +315,8 @@ def _print_summary(summary: dict[str, Any]) -> None:
     if parallel:
         kind = "simulated " if parallel["simulated"] else ""
         idle = "n/a" if parallel["idle_share"] is None else f"{100 * parallel['idle_share']:.1f}%"
-        click.echo(f"parallel:   {parallel['workers']} {kind}workers, best after {parallel['time_to_best']:.4g} "
+        to_best = "n/a" if parallel["time_to_best"] is None else f"{parallel['time_to_best']:.4g}"
+        click.echo(f"parallel:   {parallel['workers']} {kind}workers, best after {to_best} "
                    f"{'(simulated) ' if parallel['simulated'] else 's '}of {parallel['makespan']:.4g}, "
                    f"idle share {idle}, {parallel['retries']} retries, {parallel['failed']} failed")
     click.echo(f"run:        {summary['run_dir']}")
