@@ -241,17 +241,21 @@ def time_to_optimum(records: Sequence[Record], metric: str, optimum: float, *, t
     return None if hit is None else float(records[hit - 1].time)
 
 
-def time_curves(runs: Sequence[RunResult], metric: str, report: str, *,
+def time_curves(runs: Sequence[RunResult], metric: str, report: str, *, log_x: bool = False,
                 n_points: int = 200) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """Per configuration: a time grid and the mean (95% band) of the incumbent's ``report`` value
-    at each time (``record.time``: simulated for simulated runs); NaN before a run's first result."""
+    at each time (``record.time``: simulated for simulated runs), from when all its runs have a
+    result to its last result."""
     groups: dict[str, list[RunResult]] = {}
     for run in runs:
         groups.setdefault(run.label, []).append(run)
-    end = max((float(r.time) for run in runs for r in run.records), default=0.0)
-    grid = np.linspace(0.0, end, n_points)
+    times = [float(r.time) for run in runs for r in run.records]
+    end, first = max(times, default=0.0), min((t for t in times if t > 0), default=1.0)
+    # log-spaced from the first result: the runs of many workers end long before those of few
+    grid = np.geomspace(first, end, n_points) if log_x and end > first else np.linspace(0.0, end, n_points)
     out = []
     for label, members in groups.items():
+        own_end = max((float(r.time) for run in members for r in run.records), default=0.0)
         rows = []
         for run in members:
             recs = sorted(run.records, key=lambda r: r.time)
@@ -260,7 +264,10 @@ def time_curves(runs: Sequence[RunResult], metric: str, report: str, *,
             idx = np.searchsorted(times, grid, side="right") - 1
             rows.append(np.where(idx >= 0, rep[np.maximum(idx, 0)], np.nan))
         mean, lo, hi = mean_band(np.array(rows))
-        out.append((label, grid, mean, lo, hi))
+        # from the time every run has a result (a mean over the few early ones jumps) to the last one
+        own_start = max((min((float(r.time) for r in run.records), default=0.0) for run in members), default=0.0)
+        keep = (grid >= own_start) & (grid <= own_end)
+        out.append((label, grid[keep], mean[keep], lo[keep], hi[keep]))
     return out
 
 

@@ -49,7 +49,7 @@ def render(runs: list[RunResult], out_dir: Path, *, fmt: str = "png", log_x: boo
 
         simulated = all((r.config.get("execution") or {}).get("simulate") for r in runs)
         files = [plot_time_curves(runs, out_dir / f"curves_time.{fmt}", metric=metric, report=report,
-                                  optimum=opt_report, simulated=simulated)]
+                                  optimum=opt_report, simulated=simulated, log_x=log_x)]
     else:
         files = [plot_curves(summaries, out_dir / f"curves.{fmt}", report=report, optimum=opt_report, log_x=log_x)]
     if opt_metric is not None:
@@ -65,7 +65,7 @@ def render(runs: list[RunResult], out_dir: Path, *, fmt: str = "png", log_x: boo
 @click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False),
               help="Folder for the figures (default: the first path given).")
 @click.option("--svg", is_flag=True, help="SVG instead of PNG.")
-@click.option("--log-x", is_flag=True, help="Log-scaled x axis (true evaluations).")
+@click.option("--log-x", is_flag=True, help="Log-scaled x axis (true evaluations, or time).")
 @click.option("--x", "x_axis", type=click.Choice(["queries", "time"]), default="queries", show_default=True,
               help="Curves against true queries, or against time (simulated time for --simulate runs).")
 @json_option
