@@ -12,7 +12,9 @@ pending-aware:
   fewer than ``n_warmup`` results are back, so no worker waits for the first fit).
 * A round of ``n_per_round`` picks starts when the last one's picks are all submitted: the
   predictor is refitted when ``refit_every`` new true results arrived since its last fit (else the
-  last fitted one keeps picking), the strategy proposes the pool, the predictor scores it.
+  last fitted one keeps picking), the strategy proposes the pool, the predictor scores it. On a real
+  executor the fit runs in a background thread on a copy of the predictor, so dispatch never waits
+  for it; in a simulation it runs in line (no simulated time), so the history is reproducible.
 * Local picks (the first ``n_local`` of a round) are made at dispatch time among the unqueried
   neighbours of the best result so far; pending cells (and their equivalence classes) count as taken.
 * Pool picks follow the acquisition ranking, passing over cells that are pending, equivalent to a
@@ -130,6 +132,11 @@ class AsyncSearchEngine(SearchEngine):
         # A simulated run is replayed on resume (the journal checks every completion); a real one
         # takes its journal as known results and goes on.
         self.replay = bool(getattr(executor, "simulated", False))
+        # Real runs fit in a background thread: dispatch never waits for a fit, the last fitted
+        # predictor keeps picking. (Simulated fits take no simulated time; they run in line.)
+        self.background_fits = not self.replay and self.predictor is not None
+        self.fit_thread: Any = None
+        self.fit_box: dict[str, Any] = {}
 
     # --- main flow -----------------------------------------------------------------------------------
     def run(self) -> None:
@@ -149,6 +156,8 @@ class AsyncSearchEngine(SearchEngine):
                     self._complete(outcome)
         finally:
             self.executor.close()
+            if self.fit_thread is not None:
+                self._collect_fit(wait=True)
         if self.space_exhausted and self.budget.used_queries < self.budget.n_queries:
             self.stopped = "space exhausted"
         elif self.budget.used_queries < self.budget.n_queries:
@@ -253,6 +262,54 @@ class AsyncSearchEngine(SearchEngine):
                       metrics={} if failed else ev.metrics, cost=0.0 if failed else ev.cost,
                       predicted_mean=job.mean, predicted_std=job.std, time=round(out.finish, 6), extra=extra)
 
+    # --- fits in the background (real runs) ---------------------------------------------------------------
+    def _ensure_fitted(self) -> None:
+        if not self.background_fits:
+            super()._ensure_fitted()
+            return
+        self._collect_fit()
+        target = len(self.fit_plan)
+        if self.fits_done == target or self.fit_thread is not None:
+            return  # up to date, or a fit is under way: the next round looks again
+        import copy
+        import threading
+        import time
+
+        # On the latest training set only: fits planned while another ran are folded into this one.
+        rows = [r for r in self.records if math.isfinite(self._value(r))][: self.fit_plan[-1]]
+        graphs = [self._graph(self.space.from_str(r.arch)) for r in rows]
+        y = np.array([self._value(r) for r in rows])
+        candidate = copy.deepcopy(self.predictor)
+        box: dict[str, Any] = {"target": target}
+
+        def fit() -> None:
+            t0 = time.perf_counter()
+            try:
+                box["predictor"] = candidate.fit(graphs, y) or candidate
+            except BaseException as exc:  # raised in the driver when collected
+                box["error"] = exc
+            box["seconds"] = time.perf_counter() - t0
+
+        self._emit("fit")
+        self.fit_box = box
+        self.fit_thread = threading.Thread(target=fit, name="nasloop-fit", daemon=True)
+        self.fit_thread.start()
+
+    def _collect_fit(self, *, wait: bool = False) -> None:
+        """Take the background fit's predictor once it is done (``wait``: wait for it)."""
+        thread = self.fit_thread
+        if thread is None:
+            return
+        if wait:
+            thread.join()
+        if thread.is_alive():
+            return
+        box, self.fit_thread = self.fit_box, None
+        self.timers["fit_s"] += box.get("seconds", 0.0)
+        if "error" in box:
+            raise box["error"]
+        self.predictor, self.fits_done = box["predictor"], box["target"]
+
     # --- the pick policy -------------------------------------------------------------------------------
     def _taken(self, arch: Hashable) -> bool:
         return arch in self.seen or arch in self.pending
@@ -287,7 +344,12 @@ class AsyncSearchEngine(SearchEngine):
             picked = self._plain_pick()
             return None if picked is None else self._job(number, picked, self.round)
         n_finite = sum(math.isfinite(self._value(r)) for r in self.records)
-        if self.fits_done == 0 and n_finite < min(self.cfg.n_warmup, self.budget.n_queries):
+        if self.background_fits:
+            self._collect_fit()
+            if self.fits_done == 0 and self.fit_thread is None and n_finite >= min(self.cfg.n_warmup,
+                                                                                    self.budget.n_queries):
+                self._maybe_fit()  # the first fit starts; random cells keep the workers busy meanwhile
+        if self.fits_done == 0 and (n_finite < min(self.cfg.n_warmup, self.budget.n_queries) or self.background_fits):
             arch = self._warmup_pick(number)
             return None if arch is None else self._job(number, arch, 0)
         for _ in range(2):  # a finished round gives way to a new one

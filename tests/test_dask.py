@@ -26,7 +26,8 @@ def _env(**faults: str) -> dict[str, str]:
 
 
 def _search(*args: str, env: dict[str, str], wait: bool = True):
-    cmd = [sys.executable, "-m", "nasloop.cli", "search", "--benchmark", FAULTY, "--predictor", "none", "-q", *args]
+    predictor = () if "--predictor" in args else ("--predictor", "none")
+    cmd = [sys.executable, "-m", "nasloop.cli", "search", "--benchmark", FAULTY, *predictor, "-q", *args]
     if not wait:
         return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
@@ -142,3 +143,17 @@ def test_a_search_on_a_cli_started_cluster_survives_a_killed_worker(nb201_cifar1
             if p.poll() is None:
                 p.send_signal(signal.SIGKILL)
                 p.wait(timeout=30)
+
+
+def test_a_guided_run_on_a_local_cluster_fits_in_the_background(nb201_cifar10_path, tmp_path):
+    out = tmp_path / "run"
+    done = _search("--data", str(nb201_cifar10_path), "--predictor", "tests.toy_predictor:ToyRidge", "--budget", "24",
+                   "--seed", "2", "--workers", "2", "--n-warmup", "5", "--n-per-round", "4", "--n-pool", "50",
+                   "--out", str(out), "--json", env=_env(FAULTY_SLEEP="0.05"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = _rows(out)
+    assert len(rows) == 24 and len({r["arch"] for r in rows}) == 24
+    guided = [r for r in rows if r["predicted_mean"] is not None]
+    assert guided and all(r["round"] >= 1 for r in guided)
+    summary = json.loads(done.stdout)
+    assert summary["timings"]["fit_s"] > 0 and summary["parallel"]["workers"] == 2
