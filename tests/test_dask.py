@@ -157,3 +157,24 @@ def test_a_guided_run_on_a_local_cluster_fits_in_the_background(nb201_cifar10_pa
     assert guided and all(r["round"] >= 1 for r in guided)
     summary = json.loads(done.stdout)
     assert summary["timings"]["fit_s"] > 0 and summary["parallel"]["workers"] == 2
+
+
+@pytest.mark.slow
+def test_compare_interrupted_with_sigint_leaves_no_worker_and_a_rerun_finishes(nb201_cifar10_path, tmp_path):
+    out = tmp_path / "study"
+    args = [sys.executable, "-m", "nasloop.cli", "compare", "--data", str(nb201_cifar10_path), "--strategy", "random",
+            "--predictor", "tests.toy_predictor:ToyRidge", "--seeds", "2", "--budget", "40", "--n-per-round", "1",
+            "--n-local", "0", "--jobs", "2", "--out", str(out), "--json"]
+    parent = subprocess.Popen(args, cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _wait_for(lambda: any(len(p.read_text().splitlines()) >= 5 for p in out.rglob("history.jsonl")))
+    workers = _descendants(parent.pid)
+    assert parent.poll() is None and workers
+    parent.send_signal(signal.SIGINT)
+    _, err = parent.communicate(timeout=60)
+    assert parent.returncode == 130, err
+    _wait_for(lambda: not any(process_alive(p) for p in workers), timeout=10)
+    again = subprocess.run(args, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    for path in out.rglob("history.jsonl"):
+        rows = _rows(path.parent)
+        assert len(rows) == 40 and len({r["arch"] for r in rows}) == 40
