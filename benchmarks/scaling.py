@@ -161,6 +161,10 @@ def darts(args: argparse.Namespace) -> dict:
         wall = time.perf_counter() - t0
         out[f"workers_{workers}_s"] = round(wall, 2)
         out[f"workers_{workers}_best"] = result.best_value
+        out[f"workers_{workers}_evaluate_s"] = result.summary["timings"]["evaluate_s"]
+        if "parallel" in result.summary:  # worker time, idle share, and when the first result came back
+            out[f"workers_{workers}_parallel"] = result.summary["parallel"]
+            out[f"workers_{workers}_first_start_s"] = min(r.extra["start"] for r in result.records)
         log(f"--workers {workers}: {wall:.1f} s, best {result.best_value}")
     out["speedup"] = round(out["workers_1_s"] / out["workers_2_s"], 3)
     out["loadavg_after"] = os.getloadavg()
