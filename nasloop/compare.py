@@ -1,4 +1,4 @@
-"""Run a study: a grid of configurations × seeds, in parallel worker processes.
+"""Run a study: a grid of configurations × seeds, on Dask worker processes (or in process).
 
 Each run is a normal run directory ``<study>/<config-folder>/seed-<k>/``, so an interrupted study
 resumes where it stopped: finished runs (``summary.json`` present) are kept, started ones continue
@@ -13,13 +13,10 @@ import json
 import os
 import re
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +71,9 @@ def check_label(label: str) -> str:
     return label
 
 
+_RUN_EXECUTION_KEYS = {"workers", "simulate", "cost", "cost_scale"}
+
+
 @dataclass(frozen=True)
 class StudySpec:
     """A whole study: where the data is, what to search, the configurations and the seeds."""
@@ -86,8 +86,20 @@ class StudySpec:
     dataset: str | None = None
     metric: str | None = None
     report: str | None = None
+    # Per-run execution (simulated parallel time: workers, simulate, cost, cost_scale); None: serial.
+    execution: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
+        if self.execution is not None:
+            from nasloop.executors import Execution
+
+            if set(self.execution) - _RUN_EXECUTION_KEYS:
+                raise ConfigError(f"a study's runs take only {sorted(_RUN_EXECUTION_KEYS)}, "
+                                  f"got {sorted(self.execution)}")
+            execution = Execution(**self.execution)
+            if execution.workers != 1 and not execution.simulate:
+                raise ConfigError("a study runs each run in one worker: --workers N needs --simulate in compare "
+                                  "(use --jobs for how many runs go at once)")
         if not self.configs:
             raise ConfigError("a study needs at least one configuration (--strategy / --predictor)")
         if not self.seeds:
@@ -198,15 +210,14 @@ def run_job(spec_json: dict[str, Any], job_config: dict[str, Any], seed: int, ru
         metric=spec_json["metric"], report=spec_json["report"], preset=config.preset, seed=seed,
         config=SearchConfig.from_json(config.search), strategy_options=config.strategy_options,
         predictor_options=config.predictor_options, out=path, resume=resume,
+        **(spec_json.get("execution") or {}),
     )
     return result.summary
 
 
-def _worker_init(parent_pid: int | None = None) -> None:
+def _worker_init() -> None:
     # Parallelism comes from processes; one thread each avoids oversubscribing the cores.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    if parent_pid is not None:
-        die_with_parent(parent_pid)
     try:
         import torch
 
@@ -215,38 +226,10 @@ def _worker_init(parent_pid: int | None = None) -> None:
         pass
 
 
-def die_with_parent(parent_pid: int) -> None:
-    """End this worker process when the study's main process ends, however it ends.
-
-    A SIGKILLed main process cannot stop its workers; left running, they went on writing runs that a
-    rerun of the study wrote again. On Linux the kernel sends SIGKILL to this process when its parent
-    dies (``PR_SET_PDEATHSIG``); elsewhere a daemon thread polls the parent pid twice a second. Dying
-    mid-run loses nothing: the run's lock dies with the process and its history resumes.
-    """
-    if _set_parent_death_signal():
-        if os.getppid() != parent_pid:  # the parent died before the signal was armed
-            os._exit(1)
-        return
-
-    def watch() -> None:
-        while os.getppid() == parent_pid:
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="nasloop-parent-watch", daemon=True).start()
-
-
-def _set_parent_death_signal() -> bool:
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig = 1
-        return libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0) == 0
-    except (OSError, AttributeError):
-        return False
+def run_job_on_worker(spec_json: dict[str, Any], job_config: dict[str, Any], seed: int, run_dir: str) -> dict[str, Any]:
+    """:func:`run_job` in a Dask worker process (one torch thread)."""
+    _worker_init()
+    return run_job(spec_json, job_config, seed, run_dir)
 
 
 class StudyInterrupted(KeyboardInterrupt):
@@ -254,12 +237,10 @@ class StudyInterrupted(KeyboardInterrupt):
 
 
 @contextlib.contextmanager
-def _stop_workers_on_exit(pool: ProcessPoolExecutor) -> Iterator[None]:
-    """Stop the worker processes when the study ends by Ctrl-C or SIGTERM.
-
-    Without this a ``kill`` of the main process leaves its workers running their jobs to the end.
-    Killing them loses nothing: every run directory resumes from its ``history.jsonl``.
-    """
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM ends the study like Ctrl-C: the ``with`` blocks close, so the LocalCluster stops its
+    workers. (A SIGKILLed main process cannot clean up; Dask's worker processes end by themselves
+    when the process holding their nannies dies.) Killing a run loses nothing: it resumes."""
     def on_sigterm(signum: int, _frame: Any) -> None:
         raise StudyInterrupted(f"signal {signum}")
 
@@ -267,14 +248,28 @@ def _stop_workers_on_exit(pool: ProcessPoolExecutor) -> Iterator[None]:
     previous = signal.signal(signal.SIGTERM, on_sigterm) if main_thread else None
     try:
         yield
-    except BaseException:
-        for process in list(getattr(pool, "_processes", {}).values()):  # no public API for this
-            process.terminate()
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def study_client(n_jobs: int, *, scheduler: str | None = None, scheduler_file: str | None = None) -> Iterator[Any]:
+    """A Dask client for a study's runs: an owned LocalCluster of ``n_jobs`` single-threaded worker
+    processes (closed on exit), or a running cluster (never shut down)."""
+    import logging
+
+    from distributed import Client, LocalCluster
+
+    if scheduler is not None or scheduler_file is not None:
+        client = Client(scheduler, timeout="30s") if scheduler is not None \
+            else Client(scheduler_file=scheduler_file, timeout="30s")
+        with client:
+            yield client
+        return
+    with LocalCluster(n_workers=n_jobs, threads_per_worker=1, processes=True, dashboard_address=None,
+                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+        yield client
 
 
 def run_study(
@@ -283,52 +278,52 @@ def run_study(
     *,
     n_jobs: int = 1,
     callback: Callable[[Job, dict[str, Any]], None] | None = None,
+    scheduler: str | None = None,
+    scheduler_file: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Run every job of ``spec`` under ``study_dir`` with ``n_jobs`` worker processes.
+    """Run every job of ``spec`` under ``study_dir``: in process (``n_jobs=1``), on an embedded Dask
+    LocalCluster of ``n_jobs`` worker processes, or on a running Dask cluster (``scheduler`` /
+    ``scheduler_file``; the study directory must then be on a file system every worker sees).
 
-    Returns the run summaries in job order. A job that fails stops the study with its error after
-    the running jobs finish; finished runs stay on disk and a rerun continues from them.
+    Returns the run summaries in job order. A job that fails stops the study with its error;
+    finished runs stay on disk and a rerun continues from them.
     """
     study_dir = Path(study_dir)
     with prepare(spec, study_dir):
-        return run_jobs(spec, study_dir, n_jobs=n_jobs, callback=callback)
+        return run_jobs(spec, study_dir, n_jobs=n_jobs, callback=callback, scheduler=scheduler,
+                        scheduler_file=scheduler_file)
 
 
 def run_jobs(spec: StudySpec, study_dir: Path, *, n_jobs: int,
-              callback: Callable[[Job, dict[str, Any]], None] | None) -> list[dict[str, Any]]:
+             callback: Callable[[Job, dict[str, Any]], None] | None, scheduler: str | None = None,
+             scheduler_file: str | None = None) -> list[dict[str, Any]]:
     """The jobs of a study whose directory :func:`prepare` made and locked (see :func:`run_study`)."""
     jobs = jobs_of(spec, study_dir)
     spec_json = spec.to_json()
     results: dict[int, dict[str, Any]] = {}
-    if n_jobs <= 1:
+    if n_jobs <= 1 and scheduler is None and scheduler_file is None:
         _worker_init()
         for i, job in enumerate(jobs):
             results[i] = run_job(spec_json, {**asdict(job.config)}, job.seed, str(job.run_dir))
             if callback:
                 callback(job, results[i])
         return [results[i] for i in range(len(jobs))]
-    with ProcessPoolExecutor(max_workers=n_jobs, mp_context=get_context("spawn"), initializer=_worker_init,
-                             initargs=(os.getpid(),)) as pool, \
-            _stop_workers_on_exit(pool):
-        pending = {pool.submit(run_job, spec_json, asdict(job.config), job.seed, str(job.run_dir)): i
-                   for i, job in enumerate(jobs)}
-        error: BaseException | None = None
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in done:
-                i = pending.pop(fut)
-                try:
-                    results[i] = fut.result()
-                except BaseException as exc:  # keep the first error; let running jobs finish
-                    if error is None:
-                        error = exc
-                        for other in pending:
-                            other.cancel()
-                    continue
-                if callback:
-                    callback(jobs[i], results[i])
-        if error is not None:
-            raise error
+    from distributed import as_completed
+
+    tag = f"{os.getpid()}-{time.time_ns():x}"
+    with _sigterm_interrupts(), study_client(n_jobs, scheduler=scheduler, scheduler_file=scheduler_file) as client:
+        futures = {client.submit(run_job_on_worker, spec_json, asdict(job.config), job.seed, str(job.run_dir),
+                                 pure=False, key=f"nasloop-run-{tag}-{i}"): i for i, job in enumerate(jobs)}
+        for future in as_completed(list(futures)):
+            i = futures[future]
+            try:
+                results[i] = future.result()
+            except BaseException:
+                for other in futures:
+                    other.cancel()
+                raise
+            if callback:
+                callback(jobs[i], results[i])
     return [results[i] for i in range(len(jobs))]
 
 

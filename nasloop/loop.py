@@ -84,6 +84,15 @@ def run_search(
     resume: bool = False,
     callback: Callback | None = None,
     on_benchmark: Callable[[Any], None] | None = None,
+    workers: int | None = None,
+    simulate: bool = False,
+    scheduler: str | None = None,
+    scheduler_file: str | None = None,
+    cost: str | None = None,
+    cost_scale: float = 1.0,
+    max_retries: int = 2,
+    eval_timeout: float | None = None,
+    gpu: bool = False,
 ) -> SearchResult:
     """Search ``space`` on ``benchmark`` with ``strategy``, guided by ``predictor``.
 
@@ -112,6 +121,14 @@ def run_search(
         on_benchmark: called once with the Benchmark object right after it is built (or given), before
             anything is queried: the place to attach a per-evaluation hook, e.g. the ``progress``
             attribute of a training benchmark (``fn(done, total)``), which the CLI draws as a bar.
+        workers / simulate / scheduler / scheduler_file: where evaluations run (docs/scaling.md):
+            ``workers=1`` is the serial in-process loop; ``simulate=True`` runs ``workers`` virtual
+            workers on the table, each query taking its cost; ``workers > 1`` an embedded Dask
+            LocalCluster; a scheduler address or file a running Dask cluster (never shut down).
+        cost / cost_scale: a metric column read as each query's cost, times ``cost_scale``.
+        max_retries / eval_timeout: resubmissions of an evaluation whose worker died; seconds after
+            which an evaluation is recorded as failed (parallel runs).
+        gpu: each evaluation asks its Dask worker for one ``GPU`` resource.
 
     Returns:
         The records of all true queries and the summary: best cell by ``metric``, its ``report``
@@ -132,7 +149,10 @@ def run_search(
         _check_data_unchanged(Path(out), space, data)
     plan = _plan(space, benchmark, strategy, budget, predictor, data=data, dataset=dataset, metric=metric,
                  report=report, preset=preset, seed=seed, config=config, strategy_options=strategy_options,
-                 predictor_options=predictor_options, on_benchmark=on_benchmark)
+                 predictor_options=predictor_options, on_benchmark=on_benchmark,
+                 execution=_execution(workers=workers, simulate=simulate, scheduler=scheduler,
+                                      scheduler_file=scheduler_file, cost=cost, cost_scale=cost_scale,
+                                      max_retries=max_retries, eval_timeout=eval_timeout, gpu=gpu))
     payload = plan.pop("payload")
     run_dir = Path(out) if out is not None else None
     lock: DirectoryLock | None = None
@@ -164,14 +184,16 @@ def check_search(space: str | SearchSpace = "nb201", benchmark: Any = None, stra
     Raises:
         NasloopError: for any bad input.
     """
-    return _plan(space, benchmark, strategy, budget, predictor, **options)["payload"]
+    execution = _execution(**{k: options.pop(k) for k in _EXECUTION_KEYS if k in options})
+    return _plan(space, benchmark, strategy, budget, predictor, execution=execution, **options)["payload"]
 
 
 def _plan(space: str | SearchSpace, benchmark: Any, strategy: str, budget: int | Budget, predictor: Any, *,
           data: DataSource = None, dataset: str | None = None, metric: str | None = None,
           report: str | None = None, preset: str = "fast", seed: int = 0, config: SearchConfig | None = None,
           strategy_options: Mapping[str, Any] | None = None, predictor_options: Mapping[str, Any] | None = None,
-          on_benchmark: Callable[[Any], None] | None = None) -> dict[str, Any]:
+          on_benchmark: Callable[[Any], None] | None = None,
+          execution: Any = None) -> dict[str, Any]:
     """Everything of a run built and validated before the disk is touched (``payload``: its config)."""
     from nasloop.registry import make_benchmark, make_space, make_strategy
 
@@ -212,6 +234,7 @@ def _plan(space: str | SearchSpace, benchmark: Any, strategy: str, budget: int |
     data_files = fingerprints(space_name, data) if benchmark_factory is None and not benchmark_given else {}
     if on_benchmark is not None:
         on_benchmark(benchmark)
+    execution, benchmark = _with_execution(execution, benchmark)
     payload = {
         "space": space_name,
         "data": single_or_list([str(Path(d).expanduser().resolve()) for d in data_sources(data)]),
@@ -233,16 +256,20 @@ def _plan(space: str | SearchSpace, benchmark: Any, strategy: str, budget: int |
         "seed": seed,
         "search": cfg.to_json(),
         "data_files": data_files,
+        "execution": execution.to_json(),
+        "cluster": _cluster_json(execution),
     }
 
     return {"payload": payload, "space_obj": space_obj, "benchmark": benchmark, "strategy_obj": strategy_obj,
             "predictor_obj": predictor_obj, "budget": budget, "metric": metric, "report": report, "cfg": cfg,
-            "loop_seed": loop_seed}
+            "loop_seed": loop_seed, "execution": execution,
+            "recipe": None if benchmark_given else _recipe(space_name, benchmark_factory, data, dataset, execution)}
 
 
 def _run_locked(payload: dict[str, Any], *, run_dir: Path | None, resume: bool, space_obj: Any, benchmark: Any,
                 strategy_obj: Any, predictor_obj: Any, budget: Budget, metric: str, report: str,
-                cfg: SearchConfig, loop_seed: int, callback: Callback | None) -> SearchResult:
+                cfg: SearchConfig, loop_seed: int, callback: Callback | None, execution: Any = None,
+                recipe: Any = None) -> SearchResult:
     """The part of :func:`run_search` that reads and writes the run directory (its lock is held)."""
     journal: list[Record] = []
     logged_rounds, logged_fit_s = -1, 0.0
@@ -251,6 +278,9 @@ def _run_locked(payload: dict[str, Any], *, run_dir: Path | None, resume: bool, 
         stored = _check_same_config(run_dir, payload)
         journal = read_history(run_dir / rundir.HISTORY) if (run_dir / rundir.HISTORY).exists() else []
         if stored.get("budget") != budget.n_queries:
+            if execution is not None and not execution.serial:
+                raise ConfigError(f"{run_dir} is a parallel run; its budget ({stored.get('budget')}) cannot change "
+                                  "on resume (what was in flight depends on it)")
             _change_budget(run_dir, stored, budget.n_queries, journal)
         if len(journal) < budget.n_queries:
             _drop_last_round_rows(run_dir, journal)
@@ -263,20 +293,29 @@ def _run_locked(payload: dict[str, Any], *, run_dir: Path | None, resume: bool, 
         (JsonlWriter(run_dir / rundir.HISTORY), JsonlWriter(run_dir / rundir.ROUNDS))
         if run_dir is not None else (None, None)
     )
+    parts = dict(
+        space=space_obj, benchmark=benchmark, strategy=strategy_obj, predictor=predictor_obj,
+        budget=budget, metric=metric, cfg=resolve_pool(cfg, space_obj), loop_seed=loop_seed, journal=journal,
+        history_writer=writers[0], rounds_writer=writers[1], logged_rounds=logged_rounds,
+        logged_fit_s=logged_fit_s, callback=callback,
+    )
+    parallel = execution is not None and not execution.serial
     try:
-        search = SearchEngine(
-            space=space_obj, benchmark=benchmark, strategy=strategy_obj, predictor=predictor_obj,
-            budget=budget, metric=metric, cfg=resolve_pool(cfg, space_obj), loop_seed=loop_seed, journal=journal,
-            history_writer=writers[0], rounds_writer=writers[1], logged_rounds=logged_rounds,
-            logged_fit_s=logged_fit_s, callback=callback,
-            snapshots=Snapshots(run_dir) if run_dir is not None and predictor_obj is not None else None,
-        )
+        if parallel:
+            from nasloop.executors import parallel_engine
+
+            search = parallel_engine(execution, parts, recipe=recipe, run_dir=run_dir)
+        else:
+            search = SearchEngine(**parts, snapshots=Snapshots(run_dir) if run_dir is not None
+                                  and predictor_obj is not None else None)
         search.run()
     finally:
         for w in writers:
             if w is not None:
                 w.close()
     summary = summarize(search, payload, report=report, run_dir=run_dir, resumed=bool(journal))
+    if parallel:
+        summary["parallel"] = search.parallel_summary()
     if run_dir is not None:
         rundir.atomic_write_json(run_dir / rundir.SUMMARY, summary)
     return SearchResult(records=search.records, summary=summary, run_dir=run_dir)
@@ -383,6 +422,7 @@ def _run_options(config: Mapping[str, Any]) -> dict[str, Any]:
         "config": SearchConfig.from_stored(config.get("search", {})),
         "strategy_options": config.get("strategy_options") or {},
         "predictor_options": config.get("predictor_options") or {},
+        **_execution_options(config),
     }
 
 
@@ -402,6 +442,53 @@ def check_parts(space: SearchSpace, *, strategy: str, predictor: str, preset: st
 
 
 # --- helpers ------------------------------------------------------------------------------------------
+_EXECUTION_KEYS = ("workers", "simulate", "scheduler", "scheduler_file", "cost", "cost_scale", "max_retries",
+                   "eval_timeout", "gpu")
+
+
+def _execution(**options: Any) -> Any:
+    from nasloop.executors import Execution
+
+    return Execution(**options)
+
+
+def _with_execution(execution: Any, benchmark: Any) -> tuple[Any, Any]:
+    """The run's execution (serial by default) and its benchmark, with the cost column applied."""
+    from nasloop.executors import Execution
+    from nasloop.simulate import CostColumn
+
+    execution = execution or Execution()
+    if execution.cost is not None:
+        benchmark = CostColumn(benchmark, execution.cost, execution.cost_scale)
+    elif execution.cost_scale != 1.0:
+        raise ConfigError("cost_scale scales the cost column: give cost=COLUMN (--cost) with it")
+    if execution.simulate and execution.cost is None and getattr(benchmark, "cost_column", None) is None:
+        raise ConfigError("simulate needs a cost per query: name a table column with --cost COLUMN "
+                          "(for NAS-Bench-201, --data latency_ms.csv --cost 1080ti_256)")
+    return execution, benchmark
+
+
+def _cluster_json(execution: Any) -> dict[str, Any] | None:
+    if not execution.uses_scheduler:
+        return None
+    return {"scheduler": execution.scheduler, "scheduler_file": execution.scheduler_file}
+
+
+def _recipe(space: str, factory: str | None, data: DataSource, dataset: str | None, execution: Any) -> Any:
+    from nasloop.executors import BenchmarkRecipe
+
+    data = single_or_list([str(Path(d).expanduser().resolve()) for d in data_sources(data)])
+    return BenchmarkRecipe(space=space, factory=factory, data=data, dataset=dataset, cost=execution.cost,
+                           cost_scale=execution.cost_scale)
+
+
+def _execution_options(config: Mapping[str, Any]) -> dict[str, Any]:
+    """run_search's execution keywords from ``config.json`` (none for a serial run)."""
+    execution = dict(config.get("execution") or {})
+    execution.update(config.get("cluster") or {})
+    return {k: v for k, v in execution.items() if k in _EXECUTION_KEYS}
+
+
 def _child_seeds(seed: int) -> tuple[int, int, int]:
     children = np.random.SeedSequence(seed).spawn(3)
     return tuple(int(c.generate_state(1)[0]) for c in children)  # type: ignore[return-value]
@@ -489,7 +576,7 @@ def _target(obj: Any) -> str:
 _RERUN_KEYS = ("space", "data", "dataset", "benchmark", "benchmark_factory", "metric", "report", "strategy",
                "strategy_options",
                "predictor", "preset", "predictor_options", "predictor_params", "max_cost",
-               "max_seconds", "seed", "search")
+               "max_seconds", "seed", "search", "execution")
 
 
 def _check_data_unchanged(run_dir: Path, space: str | SearchSpace, data: DataSource) -> None:

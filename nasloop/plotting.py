@@ -64,6 +64,39 @@ def plot_curves(
     return _save(fig, path)
 
 
+def plot_time_curves(runs: Sequence[RunResult], path: str | Path, *, metric: str, report: str,
+                     optimum: float | None = None, simulated: bool = False, log_x: bool = False) -> Path:
+    """Report metric of the incumbent vs time (``record.time``; simulated time for --simulate runs)."""
+    from nasloop.study import time_curves
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    counts: dict[str, int] = {}
+    for run in runs:
+        counts[run.label] = counts.get(run.label, 0) + 1
+    lows = []
+    for label, grid, mean, lo, hi in time_curves(runs, metric, report, log_x=log_x):
+        (line,) = ax.plot(grid, mean, label=f"{label} (n={counts[label]})", linewidth=1.8)
+        ax.fill_between(grid, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
+        if np.isfinite(lo).any():
+            lows.append(float(np.nanmin(lo[len(lo) // 10 :])) if np.isfinite(lo[len(lo) // 10 :]).any() else math.nan)
+    if optimum is not None:
+        ax.axhline(optimum, color="black", linestyle="--", linewidth=1, label=f"optimum ({optimum:.2f})")
+        lows = [v for v in lows if math.isfinite(v)]
+        if lows:
+            span = optimum - min(lows) + 1e-9
+            ax.set_ylim(min(lows) - 0.1 * span, optimum + 0.25 * span)
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_xlabel("simulated time (cost units)" if simulated else "wall-clock time (s)")
+    ax.set_ylabel(f"incumbent {_metric_label(report)}")
+    ax.set_title("Incumbent against time (mean and 95% confidence band over seeds)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def plot_queries_to_optimum(summaries: Sequence[ConfigSummary], path: str | Path, *, title: str | None = None) -> Path:
     """Box plot of queries until the optimum was found; runs that never found it are drawn at the budget."""
     plt = _pyplot()

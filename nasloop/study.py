@@ -37,14 +37,19 @@ class RunResult:
 
     @property
     def label(self) -> str:
-        return str(self.config.get("label") or config_label(self.config))
+        label = str(self.config.get("label") or config_label(self.config))
+        workers = (self.config.get("execution") or {}).get("workers")
+        # runs of one configuration on different worker counts are different curves
+        return label if workers in (None, 1) or "workers" in label else f"{label}, {workers} workers"
 
 
 def config_label(config: dict[str, Any]) -> str:
     """Human-readable name of a configuration: ``strategy + predictor``."""
     predictor = config.get("predictor") or "none"
     strategy = config.get("strategy", "?")
-    return strategy if predictor == "none" else f"{strategy} + {predictor}"
+    label = strategy if predictor == "none" else f"{strategy} + {predictor}"
+    workers = (config.get("execution") or {}).get("workers")
+    return label if workers in (None, 1) else f"{label}, {workers} workers"
 
 
 def load_run(path: str | Path) -> RunResult:
@@ -163,6 +168,8 @@ class ConfigSummary:
     hits: list[int | None]
     seconds: list[float]
     fit_seconds: list[float]
+    # Time (record.time: wall-clock, or simulated for --simulate runs) when the optimum arrived.
+    time_hits: list[float | None] = field(default_factory=list)
 
     @property
     def found_share(self) -> float:
@@ -172,6 +179,12 @@ class ConfigSummary:
     def median_queries_to_optimum(self) -> float:
         """Median with never-found runs counted as infinitely late (inf if half or more never found)."""
         values = sorted(math.inf if h is None else h for h in self.hits)
+        return float(np.median(values)) if values else math.nan
+
+    @property
+    def median_time_to_optimum(self) -> float:
+        """As :attr:`median_queries_to_optimum`, in the runs' time (simulated for --simulate runs)."""
+        values = sorted(math.inf if t is None else t for t in self.time_hits)
         return float(np.median(values)) if values else math.nan
 
     def report_at(self, n_queries: int) -> float:
@@ -191,6 +204,9 @@ class ConfigSummary:
             "median_seconds": float(np.median(self.seconds)) if self.seconds else None,
             "median_fit_seconds": float(np.median(self.fit_seconds)) if self.fit_seconds else None,
             "hits": self.hits,
+            "median_time_to_optimum": None if not math.isfinite(self.median_time_to_optimum)
+            else self.median_time_to_optimum,
+            "time_hits": self.time_hits,
         }
 
 
@@ -214,7 +230,44 @@ def aggregate(
             hits=[queries_to_optimum(r.records, metric, optimum) for r in members],
             seconds=[_timing(r, "total_s") for r in members],
             fit_seconds=[_timing(r, "fit_s") for r in members],
+            time_hits=[time_to_optimum(r.records, metric, optimum) for r in members],
         ))
+    return out
+
+
+def time_to_optimum(records: Sequence[Record], metric: str, optimum: float, *, tol: float = 1e-9) -> float | None:
+    """The ``time`` of the first record that reached ``optimum`` (simulated time for simulated runs)."""
+    hit = queries_to_optimum(records, metric, optimum, tol=tol)
+    return None if hit is None else float(records[hit - 1].time)
+
+
+def time_curves(runs: Sequence[RunResult], metric: str, report: str, *, log_x: bool = False,
+                n_points: int = 200) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Per configuration: a time grid and the mean (95% band) of the incumbent's ``report`` value
+    at each time (``record.time``: simulated for simulated runs), from when all its runs have a
+    result to its last result."""
+    groups: dict[str, list[RunResult]] = {}
+    for run in runs:
+        groups.setdefault(run.label, []).append(run)
+    times = [float(r.time) for run in runs for r in run.records]
+    end, first = max(times, default=0.0), min((t for t in times if t > 0), default=1.0)
+    # log-spaced from the first result: the runs of many workers end long before those of few
+    grid = np.geomspace(first, end, n_points) if log_x and end > first else np.linspace(0.0, end, n_points)
+    out = []
+    for label, members in groups.items():
+        own_end = max((float(r.time) for run in members for r in run.records), default=0.0)
+        rows = []
+        for run in members:
+            recs = sorted(run.records, key=lambda r: r.time)
+            times = np.array([r.time for r in recs])
+            _, rep = incumbent_curves(recs, metric, report, len(recs))
+            idx = np.searchsorted(times, grid, side="right") - 1
+            rows.append(np.where(idx >= 0, rep[np.maximum(idx, 0)], np.nan))
+        mean, lo, hi = mean_band(np.array(rows))
+        # from the time every run has a result (a mean over the few early ones jumps) to the last one
+        own_start = max((min((float(r.time) for r in run.records), default=0.0) for run in members), default=0.0)
+        keep = (grid >= own_start) & (grid <= own_end)
+        out.append((label, grid[keep], mean[keep], lo[keep], hi[keep]))
     return out
 
 

@@ -14,6 +14,7 @@ from nasloop.commands.common import (
     BOOLEAN,
     FIT_BUDGET,
     INTEGER,
+    NUMBER,
     PATHS,
     POOL,
     TABLE,
@@ -36,7 +37,9 @@ _FILE_TYPES: dict[str, str | None] = {
     **dict.fromkeys(("space", "dataset", "metric", "report", "preset", "acquisition", "out", "prior"), TEXT),
     **dict.fromkeys(("budget", "jobs", "n_warmup", "n_per_round", "n_local", "refit_every", "max_fit_steps"),
                     INTEGER),
-    **dict.fromkeys(("skip_equivalent", "log_x"), BOOLEAN),
+    **dict.fromkeys(("skip_equivalent", "log_x", "simulate"), BOOLEAN),
+    **dict.fromkeys(("workers",), INTEGER), **dict.fromkeys(("scheduler", "scheduler_file", "cost"), TEXT),
+    "cost_scale": NUMBER,
     "data": PATHS, "n_pool": POOL, "fit_budget": FIT_BUDGET, "search": TABLE, "seeds": None,
     "strategies": _LIST_OF_TEXT, "predictors": _LIST_OF_TEXT, "configs": _LIST_OF_TABLES,
 }
@@ -67,7 +70,7 @@ def study_file_options(path: str | None) -> dict[str, Any]:
     unknown = sorted(set(options) - set(_FILE_TYPES))
     if unknown:
         raise ConfigError(f"{path}: unknown options {unknown}; valid: {', '.join(_FILE_TYPES)}")
-    check_toml_types(path, {k: v for k, v in options.items() if _FILE_TYPES[k] in (TEXT, INTEGER, BOOLEAN,
+    check_toml_types(path, {k: v for k, v in options.items() if _FILE_TYPES[k] in (TEXT, INTEGER, NUMBER, BOOLEAN,
                                                                                    POOL, TABLE)}, _FILE_TYPES)
     for key in ("strategies", "predictors"):
         value = options.get(key)
@@ -126,8 +129,16 @@ def build_spec(options: dict[str, Any]):
     return StudySpec(
         configs=tuple(configs), seeds=_seeds(options.get("seeds", 5)), budget=options.get("budget", 100),
         space=options.get("space") or "nb201", data=options.get("data"), dataset=options.get("dataset"),
-        metric=options.get("metric"), report=options.get("report"),
+        metric=options.get("metric"), report=options.get("report"), execution=_run_execution(options),
     )
+
+
+def _run_execution(options: dict[str, Any]) -> dict[str, Any] | None:
+    """Each run's execution in a study: simulated parallel time (``--workers N --simulate --cost``)."""
+    execution = {k: options[k] for k in ("workers", "simulate", "cost", "cost_scale") if options.get(k) is not None}
+    if not execution.get("simulate"):
+        execution.pop("simulate", None)
+    return execution or None
 
 
 def _prior_configs(options: dict[str, Any], search: dict[str, Any]) -> list:
@@ -160,7 +171,15 @@ def _prior_configs(options: dict[str, Any], search: dict[str, Any]) -> list:
                    "`predictor pretrain`) at every refit; its warm-up defaults to 5 queries.")
 @click.option("--seeds", type=int, default=None, help="Number of seeds per configuration (0..N-1). [default: 5]")
 @click.option("--budget", type=int, default=None, help="True queries per run. [default: 100]")
-@click.option("--jobs", type=int, default=None, help="Worker processes. [default: number of cores]")
+@click.option("--jobs", type=int, default=None,
+              help="Runs at once: worker processes of an embedded Dask LocalCluster. [default: number of cores]")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Run the study on this Dask scheduler (the study directory must be shared with its workers).")
+@click.option("--scheduler-file", default=None, metavar="FILE", help="Dask scheduler file, instead of --scheduler.")
+@click.option("--workers", type=int, default=None, help="Each run simulates this many workers (with --simulate).")
+@click.option("--simulate", is_flag=True, default=None, help="Simulated parallel time per run (needs --cost).")
+@click.option("--cost", default=None, metavar="COLUMN", help="Table column read as each query's cost.")
+@click.option("--cost-scale", type=float, default=None, help="Factor applied to --cost.")
 @click.option("--n-warmup", type=int, default=None, help="Random true queries before the first fit.")
 @click.option("--n-per-round", type=int, default=None, help="True queries per predictor round.")
 @click.option("--n-pool", default=None, help="Candidates scored per round, or 'all'.")
@@ -199,12 +218,23 @@ def compare(config_file: str | None, as_json: bool, log_x: bool, jobs: int | Non
     if n_jobs < 1:
         raise ConfigError(f"--jobs must be at least 1, got {n_jobs}")
     check_configs(spec, bench)
+    if spec.execution and spec.execution.get("cost") is not None:
+        from nasloop.simulate import CostColumn
+
+        CostColumn(bench, spec.execution["cost"])  # an unknown column is refused before anything is written
+    if spec.execution and spec.execution.get("simulate") and not spec.execution.get("cost") \
+            and getattr(bench, "cost_column", None) is None:
+        raise ConfigError("--simulate needs a cost per query: name a table column with --cost COLUMN")
+    cluster = {"scheduler": options.get("scheduler"), "scheduler_file": options.get("scheduler_file")}
+    if cluster["scheduler"] is not None and cluster["scheduler_file"] is not None:
+        raise ConfigError("give --scheduler or --scheduler-file, not both")
     study_dir = Path(out or options.get("out") or f"runs/study-{time.strftime('%Y%m%d-%H%M%S')}")
     with prepare(spec, study_dir):  # the study's lock, held until its files are written
-        _run_and_report(spec, study_dir, bench, n_jobs=n_jobs, as_json=as_json, log_x=log_x)
+        _run_and_report(spec, study_dir, bench, n_jobs=n_jobs, as_json=as_json, log_x=log_x, cluster=cluster)
 
 
-def _run_and_report(spec: Any, study_dir: Path, bench: Any, *, n_jobs: int, as_json: bool, log_x: bool) -> None:
+def _run_and_report(spec: Any, study_dir: Path, bench: Any, *, n_jobs: int, as_json: bool, log_x: bool,
+                    cluster: dict[str, Any] | None = None) -> None:
     from nasloop.compare import jobs_of, run_jobs
     from nasloop.study import find_runs, markdown_table, write_csv
 
@@ -217,10 +247,13 @@ def _run_and_report(spec: Any, study_dir: Path, bench: Any, *, n_jobs: int, as_j
             best = (summary.get("best") or {}).get("report_value")
             bar.update(task, advance=1, info=f"{job.config.label} seed {job.seed}: {best}")
 
-        run_jobs(spec, study_dir, n_jobs=min(n_jobs, n_runs), callback=on_done)
+        run_jobs(spec, study_dir, n_jobs=min(n_jobs, n_runs), callback=on_done, **(cluster or {}))
     from nasloop.commands.plot import render
 
-    figures = render(find_runs([study_dir]), study_dir, log_x=log_x)
+    runs = find_runs([study_dir])
+    figures = render(runs, study_dir, log_x=log_x)
+    if spec.execution and spec.execution.get("simulate"):
+        figures["files"] += render(runs, study_dir, x="time")["files"][:1]
     summaries = figures["summaries"]
     table = markdown_table(summaries, at=[a for a in AT if a <= spec.budget])
     payload = {

@@ -31,7 +31,8 @@ def optimum_of(run: RunResult, metric: str, report: str) -> tuple[float | None, 
         return None, None
 
 
-def render(runs: list[RunResult], out_dir: Path, *, fmt: str = "png", log_x: bool = False) -> dict[str, Any]:
+def render(runs: list[RunResult], out_dir: Path, *, fmt: str = "png", log_x: bool = False,
+           x: str = "queries") -> dict[str, Any]:
     """Write the figures (and return the aggregated summaries) for a set of runs."""
     from nasloop.plotting import plot_curves, plot_queries_to_optimum, plot_run_scatter
 
@@ -43,7 +44,14 @@ def render(runs: list[RunResult], out_dir: Path, *, fmt: str = "png", log_x: boo
     summaries: list[ConfigSummary] = aggregate(runs, metric=metric, report=report,
                                                optimum=opt_metric if opt_metric is not None else float("inf"))
     out_dir.mkdir(parents=True, exist_ok=True)
-    files = [plot_curves(summaries, out_dir / f"curves.{fmt}", report=report, optimum=opt_report, log_x=log_x)]
+    if x == "time":
+        from nasloop.plotting import plot_time_curves
+
+        simulated = all((r.config.get("execution") or {}).get("simulate") for r in runs)
+        files = [plot_time_curves(runs, out_dir / f"curves_time.{fmt}", metric=metric, report=report,
+                                  optimum=opt_report, simulated=simulated, log_x=log_x)]
+    else:
+        files = [plot_curves(summaries, out_dir / f"curves.{fmt}", report=report, optimum=opt_report, log_x=log_x)]
     if opt_metric is not None:
         files.append(plot_queries_to_optimum(summaries, out_dir / f"queries_to_optimum.{fmt}"))
     if len(runs) == 1:
@@ -57,16 +65,18 @@ def render(runs: list[RunResult], out_dir: Path, *, fmt: str = "png", log_x: boo
 @click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False),
               help="Folder for the figures (default: the first path given).")
 @click.option("--svg", is_flag=True, help="SVG instead of PNG.")
-@click.option("--log-x", is_flag=True, help="Log-scaled x axis (true evaluations).")
+@click.option("--log-x", is_flag=True, help="Log-scaled x axis (true evaluations, or time).")
+@click.option("--x", "x_axis", type=click.Choice(["queries", "time"]), default="queries", show_default=True,
+              help="Curves against true queries, or against time (simulated time for --simulate runs).")
 @json_option
-def plot(paths: tuple[str, ...], out_dir: str | None, svg: bool, log_x: bool, as_json: bool) -> None:
+def plot(paths: tuple[str, ...], out_dir: str | None, svg: bool, log_x: bool, x_axis: str, as_json: bool) -> None:
     """Plot studies or single runs: curves with 95% bands, queries to the optimum, predictor scatter."""
     for p in paths:
         if not Path(p).exists():
             raise ConfigError(f"{p!r} does not exist; give a study directory or a run directory")
     runs = find_runs(paths)
     target = Path(out_dir) if out_dir else Path(paths[0])
-    result = render(runs, target, fmt="svg" if svg else "png", log_x=log_x)
+    result = render(runs, target, fmt="svg" if svg else "png", log_x=log_x, x=x_axis)
     if as_json:
         emit_json({"files": result["files"], "configurations": [s.to_json() for s in result["summaries"]]})
         return

@@ -35,7 +35,11 @@ _LOOP_KEYS = tuple(f.name for f in fields(SearchConfig))
 # Options a TOML file may set (flags given on the command line override them).
 _FILE_KEYS = ("space", "benchmark", "data", "dataset", "metric", "report", "strategy", "predictor", "preset", "budget",
               "seed",
-              "out", "max_cost", "max_seconds", "strategy_options", "predictor_options", "prior", *_LOOP_KEYS)
+              "out", "max_cost", "max_seconds", "strategy_options", "predictor_options", "prior", *_LOOP_KEYS,
+              "workers", "simulate", "scheduler", "scheduler_file", "cost", "cost_scale", "max_retries", "eval_timeout",
+              "gpu")
+_EXECUTION_KEYS = ("workers", "simulate", "scheduler", "scheduler_file", "cost", "cost_scale", "max_retries",
+                   "eval_timeout", "gpu")
 _DEFAULT = SearchConfig()
 _FILE_TYPES = {
     **dict.fromkeys(("space", "benchmark", "dataset", "metric", "report", "strategy", "predictor", "preset",
@@ -45,6 +49,9 @@ _FILE_TYPES = {
     **dict.fromkeys(("warm_start", "skip_equivalent"), BOOLEAN),
     **dict.fromkeys(("strategy_options", "predictor_options"), TABLE),
     "data": PATHS, "n_pool": POOL, "fit_budget": FIT_BUDGET,
+    **dict.fromkeys(("workers", "max_retries"), INTEGER), **dict.fromkeys(("simulate", "gpu"), BOOLEAN),
+    **dict.fromkeys(("scheduler", "scheduler_file", "cost"), TEXT),
+    **dict.fromkeys(("cost_scale", "eval_timeout"), NUMBER),
 }
 
 
@@ -92,6 +99,23 @@ _FILE_TYPES = {
                    "a predictor from scratch; the warm-up then defaults to 5 queries.")
 @click.option("--max-cost", default=None, type=float, help="Simulated cost budget in seconds (cost column).")
 @click.option("--max-seconds", default=None, type=float, help="Wall-clock budget in seconds.")
+@click.option("--workers", default=None, type=int,
+              help="Evaluations in flight: 1 (default) is the serial loop; N > 1 an embedded Dask LocalCluster "
+                   "(N virtual workers with --simulate); with --scheduler, default one per cluster thread. "
+                   "See docs/scaling.md.")
+@click.option("--simulate", is_flag=True, default=False,
+              help="Simulate --workers N on the table: each query takes its --cost; records simulated times.")
+@click.option("--scheduler", default=None, metavar="ADDRESS", help="Run evaluations on this Dask scheduler.")
+@click.option("--scheduler-file", default=None, metavar="FILE", help="Dask scheduler file (dask scheduler "
+              "--scheduler-file).")
+@click.option("--cost", default=None, metavar="COLUMN", help="Table column read as each query's cost.")
+@click.option("--cost-scale", default=1.0, show_default=True, type=float, help="Factor applied to --cost.")
+@click.option("--max-retries", default=2, show_default=True, type=int,
+              help="Resubmissions of an evaluation whose worker died.")
+@click.option("--eval-timeout", default=None, type=float, metavar="SECONDS",
+              help="A running evaluation is recorded as failed after this long.")
+@click.option("--gpu", is_flag=True, default=False, help="Each evaluation asks its Dask worker for one GPU "
+              "(workers started with --resources GPU=1).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @json_option
 @click.pass_context
@@ -186,7 +210,7 @@ def _apply(base: dict[str, Any], chosen: dict[str, Any]) -> dict[str, Any]:
 
     options = dict(base)
     for key in ("space", "benchmark", "data", "dataset", "metric", "report", "strategy", "predictor", "preset", "seed",
-                "strategy_options", "predictor_options"):
+                "strategy_options", "predictor_options", *_EXECUTION_KEYS):
         if key in chosen:
             options[key] = chosen[key]
     old = options.get("budget")
@@ -287,4 +311,12 @@ def _print_summary(summary: dict[str, Any]) -> None:
     click.echo(f"queries:    {summary['n_queries']} of {summary['budget']} ({summary['stopped']}){extra}")
     click.echo(f"time:       {timings['total_s']:.1f} s total: {timings['fit_s']:.1f} s fitting the predictor, "
                f"{timings.get('score_s', 0.0):.1f} s scoring, {timings.get('evaluate_s', 0.0):.1f} s evaluating")
+    parallel = summary.get("parallel")
+    if parallel:
+        kind = "simulated " if parallel["simulated"] else ""
+        idle = "n/a" if parallel["idle_share"] is None else f"{100 * parallel['idle_share']:.1f}%"
+        to_best = "n/a" if parallel["time_to_best"] is None else f"{parallel['time_to_best']:.4g}"
+        click.echo(f"parallel:   {parallel['workers']} {kind}workers, best after {to_best} "
+                   f"{'(simulated) ' if parallel['simulated'] else 's '}of {parallel['makespan']:.4g}, "
+                   f"idle share {idle}, {parallel['retries']} retries, {parallel['failed']} failed")
     click.echo(f"run:        {summary['run_dir']}")

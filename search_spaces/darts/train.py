@@ -229,6 +229,9 @@ def _train(genotype: Genotype, data: ImageData, config: TrainConfig, progress: P
             channels=config.channels, layers=config.layers, in_channels=data.in_channels,
             n_classes=data.n_classes, drop_path=config.drop_path,
         ))
+        # The GPU a Dask worker holds (CUDA_VISIBLE_DEVICES), whenever there is one; else the CPU.
+        device = training_device()
+        net.to(device)
         gen = torch.Generator().manual_seed(config.seed)
         opt = torch.optim.SGD(net.parameters(), lr=config.lr, momentum=config.momentum,
                               weight_decay=config.weight_decay, nesterov=True)
@@ -246,6 +249,7 @@ def _train(genotype: Genotype, data: ImageData, config: TrainConfig, progress: P
                 if data.augment:
                     flip = torch.rand(len(idx), generator=gen) < 0.5
                     x = torch.where(flip[:, None, None, None], x.flip(3), x)  # (B, C, H, W)
+                x, y = x.to(device), y.to(device)
                 logits = net(x)  # (B, n_classes)
                 loss = loss_fn(logits, y)
                 opt.zero_grad(set_to_none=True)
@@ -259,8 +263,8 @@ def _train(genotype: Genotype, data: ImageData, config: TrainConfig, progress: P
                 if progress is not None:
                     progress(step, total)
         train_time = time.perf_counter() - start
-        _recalibrate_batchnorm(net, data.x_train, order, config.batch_size)
-        val_acc = _accuracy(net, data.x_val, data.y_val, config.batch_size * 4)
+        _recalibrate_batchnorm(net, data.x_train, order, config.batch_size, device=device)
+        val_acc = _accuracy(net, data.x_val, data.y_val, config.batch_size * 4, device=device)
     return {
         "val_acc": 100.0 * val_acc,
         "train_acc": 100.0 * correct / max(seen, 1),
@@ -269,7 +273,14 @@ def _train(genotype: Genotype, data: ImageData, config: TrainConfig, progress: P
     }
 
 
-def _recalibrate_batchnorm(net, x, order, batch_size: int, max_images: int = 2048) -> None:
+def training_device() -> str:
+    """``cuda`` when torch sees a GPU (on a Dask worker started with one), else ``cpu``."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _recalibrate_batchnorm(net, x, order, batch_size: int, max_images: int = 2048, *, device: str = "cpu") -> None:
     """Re-estimate BatchNorm statistics with the final weights (a plain average over up to
     ``max_images`` training images). After a few hundred steps the running averages still lag far
     behind the weights, which makes evaluation-mode accuracy a poor, noisy signal."""
@@ -282,17 +293,18 @@ def _recalibrate_batchnorm(net, x, order, batch_size: int, max_images: int = 204
     net.train()
     with torch.no_grad():
         for b in range(0, min(len(order), max_images), batch_size):
-            net(x[order[b : b + batch_size]])
+            net(x[order[b : b + batch_size]].to(device))
 
 
-def _accuracy(net, x, y, batch_size: int) -> float:
+def _accuracy(net, x, y, batch_size: int, *, device: str = "cpu") -> float:
     import torch
 
     net.eval()
     correct = 0
     with torch.no_grad():
         for b in range(0, len(y), batch_size):
-            correct += int((net(x[b : b + batch_size]).argmax(1) == y[b : b + batch_size]).sum())
+            logits = net(x[b : b + batch_size].to(device))
+            correct += int((logits.argmax(1).cpu() == y[b : b + batch_size]).sum())
     return correct / max(len(y), 1)
 
 
