@@ -19,7 +19,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from nasloop.errors import ConfigError
 from nasloop.fingerprint import check_unchanged, fingerprints
 from nasloop.history import JsonlWriter, read_history, read_jsonl
 from nasloop.locks import DirectoryLock
+from nasloop.objectives import DEVICE_COLUMNS, ColumnModels, Goal, Objective, build_goal, split_metric
 from nasloop.search_config import SearchConfig, choose_metrics, resolve_pool
 from nasloop.space import SearchSpace
 from nasloop.types import Record
@@ -84,6 +85,10 @@ def run_search(
     resume: bool = False,
     callback: Callback | None = None,
     on_benchmark: Callable[[Any], None] | None = None,
+    direction: str | None = None,
+    objectives: Sequence[str] | None = None,
+    constraints: Sequence[str] | None = None,
+    side_predictor: str | None = None,
 ) -> SearchResult:
     """Search ``space`` on ``benchmark`` with ``strategy``, guided by ``predictor``.
 
@@ -100,6 +105,14 @@ def run_search(
             one path, or a list of tables of the space joined on the architecture (say accuracy from
             one file and latency from another).
         metric / report: metric to search / to report; see :func:`choose_metrics` for the defaults.
+            ``"pixel3:min"`` gives the direction with the name.
+        direction: ``"max"`` or ``"min"`` for ``metric`` (``None``: by the name, see
+            :func:`nasloop.objectives.default_direction`).
+        objectives: two or three ``"metric:max|min"`` for a Pareto search (``metric`` is then the
+            first); see docs/hardware_aware.md.
+        constraints: ``"metric<=bound"`` / ``"metric>=bound"``: the best cell is the best feasible one.
+        side_predictor: predictor of the constraint columns and further objectives (``None``: ``rf``,
+            see docs/decisions.md).
         preset: predictor preset (``fast`` ...).
         seed: the one seed every random stream of the run derives from.
         config: loop knobs (pool size, queries per round, warm-up, refit cadence, acquisition, the
@@ -132,7 +145,8 @@ def run_search(
         _check_data_unchanged(Path(out), space, data)
     plan = _plan(space, benchmark, strategy, budget, predictor, data=data, dataset=dataset, metric=metric,
                  report=report, preset=preset, seed=seed, config=config, strategy_options=strategy_options,
-                 predictor_options=predictor_options, on_benchmark=on_benchmark)
+                 predictor_options=predictor_options, on_benchmark=on_benchmark, direction=direction,
+                 objectives=objectives, constraints=constraints, side_predictor=side_predictor)
     payload = plan.pop("payload")
     run_dir = Path(out) if out is not None else None
     lock: DirectoryLock | None = None
@@ -171,7 +185,9 @@ def _plan(space: str | SearchSpace, benchmark: Any, strategy: str, budget: int |
           data: DataSource = None, dataset: str | None = None, metric: str | None = None,
           report: str | None = None, preset: str = "fast", seed: int = 0, config: SearchConfig | None = None,
           strategy_options: Mapping[str, Any] | None = None, predictor_options: Mapping[str, Any] | None = None,
-          on_benchmark: Callable[[Any], None] | None = None) -> dict[str, Any]:
+          on_benchmark: Callable[[Any], None] | None = None, direction: str | None = None,
+          objectives: Sequence[str] | None = None, constraints: Sequence[str] | None = None,
+          side_predictor: str | None = None) -> dict[str, Any]:
     """Everything of a run built and validated before the disk is touched (``payload``: its config)."""
     from nasloop.registry import make_benchmark, make_space, make_strategy
 
@@ -194,7 +210,12 @@ def _plan(space: str | SearchSpace, benchmark: Any, strategy: str, budget: int |
         # A partial table (NB101's 500 cells, the 725 DARTS genotypes) restricts its space to the
         # cells it can answer; searching the full space would query cells it does not have.
         space_obj = benchmark.space
+    if objectives:
+        metric = Objective.parse(objectives[0]).metric if objectives[0] else metric
+    metric, given_direction = split_metric(metric)
     metric, report = choose_metrics(benchmark, metric, report)
+    goal = build_goal(metric, direction=direction or given_direction, objectives=objectives,
+                      constraints=constraints, metrics=tuple(benchmark.metrics))
     cfg = config or SearchConfig()
     if not isinstance(budget, Budget):
         budget = Budget(n_queries=budget)
@@ -203,10 +224,19 @@ def _plan(space: str | SearchSpace, benchmark: Any, strategy: str, budget: int |
     seed = _check_seed(seed)
     strategy_seed, predictor_seed, loop_seed = _child_seeds(seed)
     strategy_options = dict(strategy_options or {})
-    strategy_obj = make_strategy(strategy, space_obj, seed=strategy_seed, **strategy_options)
+    if goal.multi:
+        from nasloop.multiobjective import make_mo_strategy
+
+        strategy_obj = make_mo_strategy(strategy, space_obj, goal, seed=strategy_seed, **strategy_options)
+    else:
+        strategy_obj = make_strategy(strategy, space_obj, seed=strategy_seed, **strategy_options)
     predictor_obj, predictor_name, predictor_options, predictor_params = _build_predictor(
         predictor, preset=preset, seed=predictor_seed, cfg=cfg, options=dict(predictor_options or {})
     )
+    side_columns = [o.metric for o in goal.objectives[1:]] + [c.metric for c in goal.constraints]
+    side_name = (side_predictor or SIDE_PREDICTOR) if predictor_obj is not None and side_columns else None
+    columns = _build_columns(side_name, side_columns, space_obj, benchmark, preset=preset,
+                             seed=predictor_seed, cfg=cfg) if side_name else None
     if predictor_obj is not None and cfg.n_warmup < 2 < budget.n_queries:
         raise ConfigError(f"n_warmup must be at least 2 with a predictor (it fits on them), got {cfg.n_warmup}")
     data_files = fingerprints(space_name, data) if benchmark_factory is None and not benchmark_given else {}
@@ -221,6 +251,10 @@ def _plan(space: str | SearchSpace, benchmark: Any, strategy: str, budget: int |
         "benchmark_factory": benchmark_factory,
         "metric": metric,
         "report": report,
+        "direction": goal.primary.direction,
+        "objectives": [str(o) for o in goal.objectives] if goal.multi else None,
+        "constraints": [str(c) for c in goal.constraints],
+        "side_predictor": side_name,
         "strategy": strategy,
         "strategy_options": strategy_options,
         "predictor": predictor_name,
@@ -237,12 +271,13 @@ def _plan(space: str | SearchSpace, benchmark: Any, strategy: str, budget: int |
 
     return {"payload": payload, "space_obj": space_obj, "benchmark": benchmark, "strategy_obj": strategy_obj,
             "predictor_obj": predictor_obj, "budget": budget, "metric": metric, "report": report, "cfg": cfg,
-            "loop_seed": loop_seed}
+            "loop_seed": loop_seed, "goal": goal, "columns": columns}
 
 
 def _run_locked(payload: dict[str, Any], *, run_dir: Path | None, resume: bool, space_obj: Any, benchmark: Any,
                 strategy_obj: Any, predictor_obj: Any, budget: Budget, metric: str, report: str,
-                cfg: SearchConfig, loop_seed: int, callback: Callback | None) -> SearchResult:
+                cfg: SearchConfig, loop_seed: int, callback: Callback | None, goal: Goal,
+                columns: ColumnModels | None) -> SearchResult:
     """The part of :func:`run_search` that reads and writes the run directory (its lock is held)."""
     journal: list[Record] = []
     logged_rounds, logged_fit_s = -1, 0.0
@@ -263,20 +298,26 @@ def _run_locked(payload: dict[str, Any], *, run_dir: Path | None, resume: bool, 
         (JsonlWriter(run_dir / rundir.HISTORY), JsonlWriter(run_dir / rundir.ROUNDS))
         if run_dir is not None else (None, None)
     )
+    engine_class, summary_fn = SearchEngine, summarize
+    if goal.multi:
+        from nasloop.multiobjective import MultiObjectiveEngine, summarize_pareto
+
+        engine_class, summary_fn = MultiObjectiveEngine, summarize_pareto
     try:
-        search = SearchEngine(
+        search = engine_class(
             space=space_obj, benchmark=benchmark, strategy=strategy_obj, predictor=predictor_obj,
             budget=budget, metric=metric, cfg=resolve_pool(cfg, space_obj), loop_seed=loop_seed, journal=journal,
             history_writer=writers[0], rounds_writer=writers[1], logged_rounds=logged_rounds,
             logged_fit_s=logged_fit_s, callback=callback,
             snapshots=Snapshots(run_dir) if run_dir is not None and predictor_obj is not None else None,
+            goal=goal, columns=columns,
         )
         search.run()
     finally:
         for w in writers:
             if w is not None:
                 w.close()
-    summary = summarize(search, payload, report=report, run_dir=run_dir, resumed=bool(journal))
+    summary = summary_fn(search, payload, report=report, run_dir=run_dir, resumed=bool(journal))
     if run_dir is not None:
         rundir.atomic_write_json(run_dir / rundir.SUMMARY, summary)
     return SearchResult(records=search.records, summary=summary, run_dir=run_dir)
@@ -377,6 +418,11 @@ def _run_options(config: Mapping[str, Any]) -> dict[str, Any]:
         "dataset": config.get("dataset"),
         "metric": config.get("metric"),
         "report": config.get("report"),
+        # runs written before directions existed maximised their metric
+        "direction": config.get("direction") or "max",
+        "objectives": config.get("objectives"),
+        "constraints": config.get("constraints") or [],
+        "side_predictor": config.get("side_predictor"),
         "preset": config.get("preset") or "fast",
         "benchmark": config.get("benchmark_factory"),
         "seed": int(config.get("seed", 0)),
@@ -482,10 +528,35 @@ def _target(obj: Any) -> str:
 
 # Keys of config.json that must agree when a run is resumed. The query budget may change: a resumed
 # run can be extended (or cut back to no fewer queries than it holds), see _change_budget.
-_RERUN_KEYS = ("space", "data", "dataset", "benchmark", "benchmark_factory", "metric", "report", "strategy",
+_RERUN_KEYS = ("space", "data", "dataset", "benchmark", "benchmark_factory", "metric", "report", "direction",
+               "objectives", "constraints", "side_predictor", "strategy",
                "strategy_options",
                "predictor", "preset", "predictor_options", "predictor_params", "max_cost",
                "max_seconds", "seed", "search")
+
+
+# What config.json files written before directions, constraints and objectives existed mean.
+_LEGACY_GOAL = {"direction": "max", "objectives": None, "constraints": [], "side_predictor": None}
+# Predictor of constraint columns and further objectives: a forest fits in milliseconds (docs/decisions.md).
+SIDE_PREDICTOR = "rf"
+
+
+def _build_columns(name: str, columns: Sequence[str], space: Any, benchmark: Any, *, preset: str, seed: int,
+                   cfg: SearchConfig) -> ColumnModels:
+    """One ``name`` predictor per column, as a latency target where the column is one (positive values)."""
+    from nasloop.predictor_eval import infer_kind
+    from nasloop.registry import resolve
+
+    factory = resolve("predictors", name)
+    models = {}
+    for i, column in enumerate(dict.fromkeys(columns)):
+        kind = infer_kind(column, getattr(benchmark, "label", ""))
+        if kind == "accuracy" and column in DEVICE_COLUMNS:
+            kind = "latency"
+        options = {"target": kind} if _accepts(factory, "target") else {}
+        models[column] = _build_predictor(name, preset=preset, seed=(seed + 1 + i) % 2**32, cfg=cfg,
+                                          options=options)[0]
+    return ColumnModels(space, models)
 
 
 def _check_data_unchanged(run_dir: Path, space: str | SearchSpace, data: DataSource) -> None:
@@ -498,7 +569,7 @@ def _check_data_unchanged(run_dir: Path, space: str | SearchSpace, data: DataSou
 
 def _check_same_config(run_dir: Path, payload: dict[str, Any]) -> dict[str, Any]:
     """The run's stored ``config.json``, after checking that it agrees with ``payload``."""
-    stored = rundir.read_config(run_dir)
+    stored = {**_LEGACY_GOAL, **rundir.read_config(run_dir)}
     if isinstance(stored.get("search"), dict):  # written before some options existed: fill in their old values
         stored = {**stored, "search": SearchConfig.from_stored(stored["search"]).to_json()}
     diffs = [f"{k}: run has {stored.get(k)!r}, now {payload.get(k)!r}"
