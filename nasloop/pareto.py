@@ -91,8 +91,10 @@ def true_front(bench: Any, goal: Goal) -> TrueFront | None:
 def improvement(scale: Scale, front: np.ndarray, candidates: np.ndarray) -> np.ndarray:
     """Hypervolume each candidate (signed) adds to ``front``; a dominated candidate gets minus its
     additive-epsilon distance to the front (normalised units), so the nearest ones rank first."""
-    base = scale.hypervolume(front) if len(front) else 0.0
     cand = np.asarray(candidates, dtype=np.float64)
+    if cand.ndim == 2 and cand.shape[1] == 2:
+        return _improvement_2d(scale, np.asarray(front, dtype=np.float64).reshape(-1, 2), cand)
+    base = scale.hypervolume(front) if len(front) else 0.0
     out = np.empty(len(cand))
     norm_front = scale.normalise(front) if len(front) else np.zeros((0, cand.shape[1]))
     norm_cand = scale.normalise(cand)
@@ -110,6 +112,31 @@ def improvement(scale: Scale, front: np.ndarray, candidates: np.ndarray) -> np.n
         else:
             out[i] = -float(np.max(-norm_cand[i]))
     return out
+
+
+def _improvement_2d(scale: Scale, front: np.ndarray, cand: np.ndarray) -> np.ndarray:
+    """:func:`improvement` for two objectives, vectorised over the candidates.
+
+    The gain of ``p`` is its box ``[0, p]`` minus the part of it the front already dominates, which is
+    the staircase area of the front points clipped to ``p`` (clipping keeps the front's order).
+    """
+    c = scale.normalise(cand)
+    f = scale.normalise(front)
+    f = f[np.all(np.isfinite(f), axis=1)]
+    f = f[np.lexsort((-f[:, 1], f[:, 0]))] if len(f) else f  # x ascending, y descending
+    box = np.clip(c[:, 0], 0, None) * np.clip(c[:, 1], 0, None)
+    if len(f):
+        x = np.clip(np.minimum(f[None, :, 0], c[:, :1]), 0, None)
+        y = np.clip(np.minimum(f[None, :, 1], c[:, 1:]), 0, None)
+        # staircase of a non-dominated set sorted by x: each point adds the strip from the previous x
+        covered = np.sum(np.diff(x, axis=1, prepend=0.0) * np.maximum.accumulate(y[:, ::-1], axis=1)[:, ::-1],
+                         axis=1)
+        gain = box - covered
+        eps = -np.min(np.max(f[None, :, :] - c[:, None, :], axis=2), axis=1)
+    else:
+        gain, eps = box, -np.max(-c, axis=1)
+    out = np.where(gain > 1e-15, gain, eps)
+    return np.where(np.all(np.isfinite(c), axis=1), out, -np.inf)
 
 
 def front_indices(points: Sequence[Sequence[float]]) -> list[int]:

@@ -270,3 +270,47 @@ def test_cli_constraint_from_toml_and_a_bad_one(data, tmp_path):
                   "--out", str(tmp_path / "bad"))
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "bad").exists()
+
+
+def test_compare_and_plot_pareto_searches(data, tmp_path):
+    out = run_cli("compare", "--data", data[0], "--data", data[1], "--objective", "val_acc:max", "--objective",
+                  "pixel3:min", "--strategy", "random", "--strategy", "nsga2", "--seeds", "2", "--budget", "20",
+                  "--jobs", "1", "--out", str(tmp_path / "study"), "--json")
+    assert out.returncode == 0, out.stderr
+    payload = json.loads(out.stdout)
+    assert sorted(c["label"] for c in payload["configurations"]) == ["nsga2", "random"]
+    for config in payload["configurations"]:
+        assert config["n_runs"] == 2 and 0 <= config["final_gap_mean"] <= payload["true_hypervolume"]
+    run = tmp_path / "study" / "random" / "seed-0"
+    summary = json.loads((run / "summary.json").read_text())
+    assert config["final_gap_mean"] >= 0 and summary["hv_gap"] >= 0
+    plotted = run_cli("plot", str(run), "--out", str(tmp_path / "fig"), "--json")
+    assert plotted.returncode == 0, plotted.stderr
+    assert sorted(p.rsplit("/", 1)[1] for p in json.loads(plotted.stdout)["files"]) == ["front.png", "hv_gap.png"]
+
+
+def test_compare_honours_a_minimised_metric_and_constraints(data, tmp_path):
+    out = run_cli("compare", "--data", data[0], "--data", data[1], "--metric", "pixel3:min", "--constraint",
+                  "val_acc>=85", "--strategy", "evolution", "--seeds", "2", "--budget", "20", "--jobs", "1",
+                  "--out", str(tmp_path / "study"), "--json")
+    assert out.returncode == 0, out.stderr
+    payload = json.loads(out.stdout)
+    runs = [json.loads((tmp_path / "study" / "evolution" / f"seed-{k}" / "summary.json").read_text()) for k in (0, 1)]
+    # the final mean of the incumbent curve is the mean best feasible value of the runs
+    assert payload["configurations"][0]["final_search_mean"] == pytest.approx(
+        np.mean([r["best"]["value"] for r in runs]))
+    assert all(r["best"]["metrics"]["val_acc"] >= 85 and r["direction"] == "min" for r in runs)
+
+
+def test_two_objective_improvement_agrees_with_the_general_path():
+    # a third objective at the ideal for every point leaves every hypervolume as in two dimensions
+    rng = np.random.default_rng(0)
+    scale2, scale3 = Scale(np.zeros(2), np.ones(2)), Scale(np.zeros(3), np.ones(3))
+    for _ in range(20):
+        points = rng.random((int(rng.integers(1, 12)), 2)) * 1.2 - 0.1
+        front = points[front_indices(points)]
+        cand = rng.random((30, 2)) * 1.2 + 0.01  # inside the reference box
+        flat = improvement(scale2, front, cand)
+        ones = np.ones((len(front), 1)), np.ones((len(cand), 1))
+        deep = improvement(scale3, np.hstack([front, ones[0]]), np.hstack([cand, ones[1]]))
+        np.testing.assert_allclose(flat, deep, atol=1e-12)
