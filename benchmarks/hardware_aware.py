@@ -10,11 +10,13 @@ Parts:
                  MOTPE; hypervolume gap after every query.
     walltime     one 100-query two-objective run against the single-objective default (nnformer),
                  one after the other in this process.
+    figures      hypervolume-gap curves (mean, 95% band) of the pareto results, as PNGs under docs/.
 
 Examples:
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/hardware_aware.py constrained --seeds 25 --jobs 2
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/hardware_aware.py pareto --device pixel3 --seeds 25 --jobs 2
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/hardware_aware.py walltime
+    python benchmarks/hardware_aware.py figures
 """
 
 from __future__ import annotations
@@ -151,16 +153,46 @@ def walltime(args: argparse.Namespace) -> dict[str, Any]:
     return {"part": "walltime", "seeds": args.seeds, "runs": out, "load_average": os.getloadavg()}
 
 
+def figures(args: argparse.Namespace) -> dict[str, Any]:
+    from nasloop.plotting import _pyplot, _save
+    from nasloop.study import mean_band
+
+    plt = _pyplot()
+    files = []
+    for path in sorted(RESULTS.glob("hardware-aware-pareto-*.json")):
+        result = json.loads(path.read_text())
+        fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
+        for method in result["summary"]:
+            curves = np.array([r["gap_curve"] for r in result["runs"] if r["method"] == method])
+            mean, lo, hi = mean_band(curves)
+            steps = np.arange(1, len(mean) + 1)
+            label = {"ours": "rf per objective + HV improvement"}.get(method, method)
+            ax.plot(steps, mean, label=f"{label} (n={len(curves)})")
+            ax.fill_between(steps, lo, hi, alpha=0.2)
+        ax.set_yscale("log")
+        ax.set_xlabel("true queries")
+        ax.set_ylabel("hypervolume gap to the true front")
+        ax.set_title(f"val_acc:max vs {result['device']}:min (mean, 95% band)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        files.append(str(_save(fig, ROOT / "docs" / f"hardware_aware_gap_{result['device']}.png")))
+    return {"part": "figures", "files": files}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", choices=("constrained", "pareto", "walltime"))
+    parser.add_argument("part", choices=("constrained", "pareto", "walltime", "figures"))
     parser.add_argument("--seeds", type=int, default=25)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--device", default="pixel3")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     t0 = time.perf_counter()
-    result = {"constrained": constrained, "pareto": pareto, "walltime": walltime}[args.part](args)
+    result = {"constrained": constrained, "pareto": pareto, "walltime": walltime, "figures": figures}[args.part](args)
+    if args.part == "figures":
+        log(f"wrote {', '.join(result['files'])}")
+        return
     result["wall_s"] = round(time.perf_counter() - t0, 1)
     name = args.part + (f"-{args.device}" if args.part == "pareto" else "")
     out = Path(args.out) if args.out else RESULTS / f"hardware-aware-{name}.json"

@@ -211,11 +211,14 @@ def test_an_unknown_multi_objective_strategy_is_refused(data):
 MO_CFG = SearchConfig(n_warmup=5, n_pool=40, n_local=1)
 
 
-def test_a_killed_pareto_run_resumes_to_the_uninterrupted_one(data, tmp_path):
-    options = {"strategy": "random", "predictor": "rf", "data": data, "objectives": ["val_acc:max", "pixel3:min"],
-               "budget": 22, "seed": 4, "config": MO_CFG}
+@pytest.mark.parametrize("goal", [{"objectives": ["val_acc:max", "pixel3:min"]},
+                                  {"metric": "val_acc", "constraints": ["pixel3<=8"]}], ids=["pareto", "constrained"])
+def test_a_killed_run_resumes_to_the_uninterrupted_one(data, tmp_path, goal):
+    options = {"strategy": "random", "predictor": "rf", "data": data, **goal, "budget": 22, "seed": 4,
+               "config": MO_CFG}
     ref = run_search("nb201", **options, out=tmp_path / "ref")
-    _front_is_right(ref)
+    if "objectives" in goal:
+        _front_is_right(ref)
 
     class Kill(Exception):
         pass
@@ -232,7 +235,9 @@ def test_a_killed_pareto_run_resumes_to_the_uninterrupted_one(data, tmp_path):
     ignore = ("timings", "resumed", "run_dir")
     assert {k: v for k, v in done.summary.items() if k not in ignore} == \
         {k: v for k, v in ref.summary.items() if k not in ignore}
-    assert (tmp_path / "run" / "front.jsonl").read_text() == (tmp_path / "ref" / "front.jsonl").read_text()
+    assert (tmp_path / "run" / "history.jsonl").read_text().count('"feasible"') == 22 * ("constraints" in goal)
+    if "objectives" in goal:
+        assert (tmp_path / "run" / "front.jsonl").read_text() == (tmp_path / "ref" / "front.jsonl").read_text()
 
 
 def test_a_run_from_before_directions_resumes_as_maximised(data, tmp_path):
