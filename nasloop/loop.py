@@ -360,7 +360,8 @@ def resume_search(run_dir: str | Path, *, budget: int | None = None, benchmark: 
 
 # config.json key → (registry kind, the flag that names it again).
 _NAMED_CODE = {"space": ("search_spaces", "--space"), "strategy": ("strategies", "--strategy"),
-               "predictor": ("predictors", "--predictor"), "benchmark_factory": ("benchmarks", "--benchmark")}
+               "predictor": ("predictors", "--predictor"), "benchmark_factory": ("benchmarks", "--benchmark"),
+               "side_predictor": ("predictors", "--side-predictor")}
 
 
 def check_resume_names(config: Mapping[str, Any], run_dir: str | Path, named: Collection[str] = ()) -> None:
@@ -383,6 +384,10 @@ def check_resume_names(config: Mapping[str, Any], run_dir: str | Path, named: Co
         registered = key != "benchmark_factory" and ":" not in value and is_registered(kind, value)
         if key == "predictor" and config.get("predictor_params") is not None:
             registered = False  # a predictor object's class, rebuilt from its parameters
+        if key == "strategy" and config.get("objectives"):
+            from nasloop.multiobjective import MO_STRATEGIES
+
+            registered = value in MO_STRATEGIES  # the built-in strategies of a Pareto search
         if not registered and value not in named:
             raise ConfigError(f"{run_dir}/config.json names the plug-in {key} {value!r}; code named only in "
                               f"a run file is not imported: repeat {flag} {value} to resume this run")

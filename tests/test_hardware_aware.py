@@ -211,7 +211,7 @@ def test_an_unknown_multi_objective_strategy_is_refused(data):
 MO_CFG = SearchConfig(n_warmup=5, n_pool=40, n_local=1)
 
 
-@pytest.mark.parametrize("goal", [{"objectives": ["val_acc:max", "pixel3:min"]},
+@pytest.mark.parametrize("goal", [{"objectives": ["val_acc:max", "pixel3:min"], "strategy": "nsga2"},
                                   {"metric": "val_acc", "constraints": ["pixel3<=8"]}], ids=["pareto", "constrained"])
 def test_a_killed_run_resumes_to_the_uninterrupted_one(data, tmp_path, goal):
     options = {"strategy": "random", "predictor": "rf", "data": data, **goal, "budget": 22, "seed": 4,
@@ -262,6 +262,9 @@ def test_cli_pareto_search_with_json(data, tmp_path):
     summary = json.loads(out.stdout)
     assert summary["objectives"] == ["val_acc:max", "pixel3:min"] and summary["front"]
     assert len((tmp_path / "run" / "front.jsonl").read_text().splitlines()) == len(summary["front"])
+    longer = run_cli("search", "--resume", str(tmp_path / "run"), "--budget", "25", "--json", "-q")
+    assert longer.returncode == 0, longer.stderr
+    assert json.loads(longer.stdout)["n_queries"] == 25
 
 
 def test_cli_constraint_from_toml_and_a_bad_one(data, tmp_path):

@@ -123,7 +123,7 @@ def search(ctx: click.Context, resume: str | None, config_file: str | None, quie
             if chosen.get("out") is not None:
                 raise ConfigError("--out and --resume do not go together: --resume DIR continues DIR")
             stored = read_config(resume)
-            named = [chosen[k] for k in ("space", "strategy", "predictor", "benchmark")
+            named = [chosen[k] for k in ("space", "strategy", "predictor", "benchmark", "side_predictor")
                      if isinstance(chosen.get(k), str)]
             check_resume_names(stored, resume, named)
             if not chosen:
