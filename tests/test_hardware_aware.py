@@ -322,3 +322,9 @@ def test_two_objective_improvement_agrees_with_the_general_path():
         ones = np.ones((len(front), 1)), np.ones((len(cand), 1))
         deep = improvement(scale3, np.hstack([front, ones[0]]), np.hstack([cand, ones[1]]))
         np.testing.assert_allclose(flat, deep, atol=1e-12)
+
+
+def test_compare_refuses_an_unknown_constraint_column_before_writing(data, tmp_path):
+    out = run_cli("compare", "--data", data[0], "--constraint", "pixel3<=5", "--strategy", "random", "--seeds", "1",
+                  "--budget", "5", "--jobs", "1", "--out", str(tmp_path / "study"))
+    assert out.returncode == 2 and "pixel3" in out.stderr and not (tmp_path / "study").exists()

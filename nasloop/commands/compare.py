@@ -215,6 +215,11 @@ def compare(config_file: str | None, as_json: bool, log_x: bool, jobs: int | Non
 
     metric, direction = split_metric(options.get("metric"))
     options["metric"], options["report"] = choose_metrics(bench, metric, options.get("report"))
+    from nasloop.objectives import build_goal
+
+    # every name, bound and count checked before study.json is written
+    build_goal(options["metric"], objectives=_strings(options.get("objectives")),
+               constraints=_strings(options.get("constraints")), metrics=tuple(bench.metrics))
     if direction is not None:  # kept with the name: run_search reads "pixel3:min"
         options["metric"] = f"{options['metric']}:{direction}"
     options["data"] = single_or_list([str(Path(d).expanduser().resolve()) for d in data_sources(options.get("data"))])
