@@ -15,6 +15,7 @@ Parts:
 Examples:
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/hardware_aware.py constrained --seeds 25 --jobs 2
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/hardware_aware.py pareto --device pixel3 --seeds 25 --jobs 2
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/hardware_aware.py constrained --side-predictor nnformer --seeds 10
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/hardware_aware.py walltime
     python benchmarks/hardware_aware.py figures
 """
@@ -54,11 +55,11 @@ def pixel3_median() -> float:
 
 
 # --- one run each (top-level functions: they run in worker processes) -------------------------------
-def constrained_run(method: str, seed: int, bound: float) -> dict[str, Any]:
+def constrained_run(method: str, seed: int, bound: float, side: str | None = None) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(1)
-    options = {"ours": {"strategy": "random", "predictor": "nnformer"},
+    options = {"ours": {"strategy": "random", "predictor": "nnformer", "side_predictor": side},
                "evolution": {"strategy": "evolution", "predictor": None}}[method]
     result = run_search("nb201", data=DATA, constraints=[f"pixel3<={bound}"], budget=150, seed=seed, **options)
     s = result.summary
@@ -102,10 +103,11 @@ def _median_hits(rows: list[dict[str, Any]], budget: int) -> float:
 
 def constrained(args: argparse.Namespace) -> dict[str, Any]:
     bound = pixel3_median()
-    jobs = [(m, s, bound) for s in range(args.seeds) for m in ("ours", "evolution")]
+    methods = ("ours",) if args.side_predictor else ("ours", "evolution")
+    jobs = [(m, s, bound, args.side_predictor) for s in range(args.seeds) for m in methods]
     rows = _map(constrained_run, jobs, args.jobs, "constrained")
     summary = {}
-    for m in ("ours", "evolution"):
+    for m in methods:
         mine = [r for r in rows if r["method"] == m]
         summary[m] = {"median_queries_to_best_feasible": _median_hits(mine, 150),
                       "found_share": sum(r["queries_to_best_feasible"] is not None for r in mine) / len(mine),
@@ -113,6 +115,7 @@ def constrained(args: argparse.Namespace) -> dict[str, Any]:
                       "mean_test_regret": float(np.mean([r["regret"] for r in mine])),
                       "mean_total_s": float(np.mean([r["total_s"] for r in mine]))}
     return {"part": "constrained", "constraint": f"pixel3<={bound}", "budget": 150, "seeds": args.seeds,
+            "side_predictor": args.side_predictor or "rf",
             "summary": summary, "runs": rows}
 
 
@@ -187,6 +190,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--device", default="pixel3")
     parser.add_argument("--out", default=None)
+    parser.add_argument("--side-predictor", default=None,
+                        help="constrained: predictor of the constraint column (default rf; only ours is run)")
     args = parser.parse_args()
     t0 = time.perf_counter()
     result = {"constrained": constrained, "pareto": pareto, "walltime": walltime, "figures": figures}[args.part](args)
@@ -194,7 +199,8 @@ def main() -> None:
         log(f"wrote {', '.join(result['files'])}")
         return
     result["wall_s"] = round(time.perf_counter() - t0, 1)
-    name = args.part + (f"-{args.device}" if args.part == "pareto" else "")
+    name = args.part + (f"-{args.device}" if args.part == "pareto" else "") \
+        + (f"-side-{args.side_predictor}" if args.part == "constrained" and args.side_predictor else "")
     out = Path(args.out) if args.out else RESULTS / f"hardware-aware-{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")

@@ -8,6 +8,7 @@ its table, so unfinished runs count too.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,7 +107,9 @@ def aggregate_pareto(runs: Sequence[RunResult], budget: int | None = None) -> tu
             first = first or (bench, truth, goal)
             curves.append(gap_curve(run, goal, truth, n))
         arr = np.array(curves)
-        mean, lo, hi = mean_band(arr)
+        with warnings.catch_warnings():  # one run has no spread: its band is the mean itself
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean, lo, hi = mean_band(arr)
         hits = {t: [next((i + 1 for i, g in enumerate(c) if g <= t + 1e-12), None) for c in curves]
                 for t in GAP_THRESHOLDS}
         seconds = [float(r.summary.get("timings", {}).get("total_s") or 0.0) for r in members]
