@@ -95,8 +95,6 @@ class MultiObjectiveEngine(SearchEngine):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if self.goal.constraints:
-            raise ConfigError("constraints are not supported together with several objectives")
         self.truth = true_front(self.benchmark, self.goal)
         self.vectors: list[np.ndarray] = []
         self.front: list[int] = []  # positions in self.records

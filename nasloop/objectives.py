@@ -180,6 +180,9 @@ def build_goal(metric: str, *, direction: str | None = None, objectives: Sequenc
             raise ConfigError(f"a multi-objective search takes 2 or 3 objectives, got {len(objs)}")
         if len({o.metric for o in objs}) < len(objs):
             raise ConfigError(f"objectives repeat a metric: {', '.join(map(str, objs))}")
+        if constraints:
+            raise ConfigError("constraints are not supported together with several objectives; drop --constraint "
+                              "or search one objective")
     else:
         if direction is not None and direction not in DIRECTIONS:
             raise ConfigError(f"direction must be max or min, got {direction!r}")

@@ -68,6 +68,8 @@ def test_goal_checks_names_and_counts():
         build_goal("val_acc", objectives=["a", "b", "c", "d"])
     with pytest.raises(ConfigError, match="repeat"):
         build_goal("val_acc", objectives=["a:max", "a:min"])
+    with pytest.raises(ConfigError, match="not supported together"):
+        build_goal("val_acc", objectives=["a:max", "b:min"], constraints=["a>=1"])
 
 
 # --- hypervolume ----------------------------------------------------------------------------------------
