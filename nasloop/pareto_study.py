@@ -165,7 +165,11 @@ def plot_front(run: RunResult, goal: Goal, truth: TrueFront, space: Any, path: s
     order = np.argsort(true[:, 1])
     ax.step(true[order, 1], true[order, 0], where="post", color="k", lw=1, label="true front")
     order = np.argsort(front[:, 1])
-    ax.plot(front[order, 1], front[order, 0], "o-", color="tab:red", ms=4, label="found front")
+    ax.step(front[order, 1], front[order, 0], where="post", color="tab:red", lw=1)
+    ax.plot(front[order, 1], front[order, 0], "o", color="tab:red", ms=4, label="found front")
+    ref = truth.scale.low * signs  # the hypervolume counts only what lies beyond the reference point
+    ax.axhline(ref[0], color="0.5", ls="--", lw=0.8)
+    ax.axvline(ref[1], color="0.5", ls="--", lw=0.8, label="reference point (table median)")
     if np.all(queried[:, 1] > 0) and np.all(true[:, 1] > 0):
         ax.set_xscale("log")
     ax.set_xlabel(str(goal.objectives[1]))
