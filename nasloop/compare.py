@@ -86,10 +86,14 @@ class StudySpec:
     dataset: str | None = None
     metric: str | None = None
     report: str | None = None
+    objectives: tuple[str, ...] = ()
+    constraints: tuple[str, ...] = ()
     # Per-run execution (simulated parallel time: workers, simulate, cost, cost_scale); None: serial.
     execution: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "objectives", tuple(self.objectives or ()))
+        object.__setattr__(self, "constraints", tuple(self.constraints or ()))
         if self.execution is not None:
             from nasloop.executors import Execution
 
@@ -114,6 +118,10 @@ class StudySpec:
         out = asdict(self)
         out["configs"] = [{**asdict(c), "folder": c.folder} for c in self.configs]
         out["seeds"] = list(self.seeds)
+        for key in ("objectives", "constraints"):  # absent unless used: older study files stay comparable
+            out[key] = list(out[key])
+            if not out[key]:
+                del out[key]
         return out
 
     @classmethod
@@ -210,6 +218,7 @@ def run_job(spec_json: dict[str, Any], job_config: dict[str, Any], seed: int, ru
         metric=spec_json["metric"], report=spec_json["report"], preset=config.preset, seed=seed,
         config=SearchConfig.from_json(config.search), strategy_options=config.strategy_options,
         predictor_options=config.predictor_options, out=path, resume=resume,
+        objectives=spec_json.get("objectives") or None, constraints=spec_json.get("constraints") or None,
         **(spec_json.get("execution") or {}),
     )
     return result.summary

@@ -23,6 +23,7 @@ import numpy as np
 from nasloop.acquisition import select
 from nasloop.budget import Budget
 from nasloop.errors import ConfigError
+from nasloop.objectives import ColumnModels, Goal, Objective, table_optimum, weigh_by_feasibility
 from nasloop.search_config import SearchConfig
 from nasloop.space import graph_for
 from nasloop.strategies.base import unseen_samples
@@ -141,8 +142,11 @@ class SearchEngine:
     def __init__(self, *, space, benchmark, strategy, predictor, budget: Budget, metric: str,
                  cfg: SearchConfig, loop_seed: int, journal: list[Record], history_writer, rounds_writer,
                  logged_rounds: int, callback: Callback | None, snapshots: Snapshots | None = None,
-                 logged_fit_s: float = 0.0) -> None:
+                 logged_fit_s: float = 0.0, goal: Goal | None = None, columns: ColumnModels | None = None) -> None:
         self.space, self.benchmark, self.strategy, self.predictor = space, benchmark, strategy, predictor
+        # The engine maximises goal.signed (sign · metric); constraints decide which results count.
+        self.goal = goal if goal is not None else Goal((Objective(metric),))
+        self.columns = columns  # predictors of the constraint columns (predictor runs only)
         self.budget, self.metric, self.cfg, self.loop_seed = budget, metric, cfg, loop_seed
         self.journal, self.history_writer, self.rounds_writer = journal, history_writer, rounds_writer
         self.logged_rounds, self.callback = logged_rounds, callback
@@ -266,8 +270,11 @@ class SearchEngine:
             return np.zeros(0), np.zeros(0)
         t0 = time.perf_counter()
         mean, std = self.predictor.predict_dist([self._graph(a) for a in archs])
+        mean, std = np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64)
+        if self.columns is not None and self.goal.constraints:
+            mean, std = weigh_by_feasibility(mean, std, self.columns.feasibility(self.goal, archs))
         self.timers["score_s"] += time.perf_counter() - t0
-        return np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64)
+        return mean, std
 
     def _pick_and_query(self, arch: Hashable, mean: float, std: float) -> tuple[float, float]:
         rec = self._query(arch, round_=self.round, mean=mean, std=std)
@@ -278,7 +285,7 @@ class SearchEngine:
         """Unqueried neighbours of the best architecture so far that has any (none before the first
         finite result)."""
         ranked = sorted((r for r in self.records if math.isfinite(self._value(r))),
-                        key=self._value, reverse=True)
+                        key=lambda r: (self._feasible(r), self._value(r)), reverse=True)
         for rec in ranked:
             near = [a for a in self._neighbours(self.space.from_str(rec.arch))
                     if a not in self.seen and self._new_class(a)]
@@ -371,6 +378,10 @@ class SearchEngine:
         same training sets, so warm starts chain exactly as in the uninterrupted run.
         """
         target = len(self.fit_plan)
+        if self.columns is not None and self.columns.fits_done < target:
+            t0 = time.perf_counter()
+            self.columns.ensure(self.fit_plan, [r for r in self.records if math.isfinite(self._value(r))])
+            self.timers["fit_s"] += time.perf_counter() - t0
         if self.fits_done == target:
             return
         if self.fits_done == 0 and self.snapshots is not None:
@@ -416,6 +427,8 @@ class SearchEngine:
             number=n + 1, round=round_, arch=key, metrics=evaluation.metrics, cost=evaluation.cost,
             cum_cost=self.budget.used_cost, predicted_mean=mean, predicted_std=std,
             time=round(self.time_offset + time.perf_counter() - self.t_live, 6),
+            # constrained runs mark every result feasible or not (infeasible ones are charged too)
+            extra={"feasible": self.goal.feasible(evaluation.metrics)} if self.goal.constraints else {},
         )
         if self.history_writer is not None:
             self.history_writer.append(rec.to_json())
@@ -429,12 +442,18 @@ class SearchEngine:
         if self.skip_equivalent:
             self.seen_classes.add(self._class(arch))
         value = self._value(rec)
-        if math.isfinite(value) and (self.best is None or value > self._value(self.best)):
+        if math.isfinite(value) and self._feasible(rec) and (self.best is None or value > self._value(self.best)):
             self.best = rec
         self._emit("query", replay=replay)
 
     def _tell(self, arch: Hashable, rec: Record) -> None:
-        self.strategy.tell(arch, self._value(rec))
+        value = self._value(rec)
+        if not self._feasible(rec):  # an infeasible result is no better than the worst one seen
+            value = min((v for v in map(self._value, self.records) if math.isfinite(v)), default=value)
+        self.strategy.tell(arch, value)
+
+    def _feasible(self, rec: Record) -> bool:
+        return self.goal.feasible(rec.metrics)
 
     def _fresh(self, proposals: list[Hashable]) -> list[Hashable]:
         out = [a for a in dict.fromkeys(proposals) if a not in self.seen]
@@ -449,7 +468,10 @@ class SearchEngine:
         return graph
 
     def _value(self, rec: Record) -> float:
-        return float(rec.metrics.get(self.metric, math.nan))
+        return self.goal.signed(rec.metrics)
+
+    def _raw(self, rec: Record | None) -> float | None:
+        return None if rec is None else rec.metrics.get(self.metric)
 
     def _round_rng(self, round_: int) -> np.random.Generator:
         return np.random.default_rng([self.loop_seed, round_])
@@ -471,7 +493,7 @@ class SearchEngine:
             "n_pool": n_pool,
             "tau_round": self.tau([p for p in picks if math.isfinite(p[1])]),
             "tau_cum": self.tau(),
-            "best": None if self.best is None else self._value(self.best),
+            "best": self._raw(self.best),
             "fit_s": round(self.logged_fit_s + self.timers["fit_s"], 4),
         }
         log.info("round %d: %d queries, best %s, tau %s", round_, row["n_queries"], row["best"], row["tau_cum"])
@@ -484,7 +506,7 @@ class SearchEngine:
             return
         self.callback(SearchProgress(
             phase=phase, n_queries=len(self.records), budget=self.budget.n_queries, round=self.round,
-            best_value=None if self.best is None else self._value(self.best),
+            best_value=self._raw(self.best),
             best_arch=None if self.best is None else self.best.arch,
             tau=self.tau() if phase in ("round", "done") else None, replay=replay,
         ))
@@ -511,21 +533,27 @@ def summarize(search: SearchEngine, payload: dict[str, Any], *, report: str, run
         },
         "resumed": resumed,
     }
+    goal = search.goal
+    out["direction"] = goal.primary.direction
+    if goal.constraints:
+        out["constraints"] = [str(c) for c in goal.constraints]
+        out["n_infeasible"] = sum(not goal.feasible(r.metrics) for r in search.records)
     if best is not None:
         out["best"] = {"arch": best.arch, "number": best.number, "round": best.round,
                        "value": best.metrics.get(metric), "report_value": best.metrics.get(report),
                        "metrics": dict(best.metrics)}
     optimum = {}
+    sign = goal.primary.sign  # the report metric is judged in the search metric's direction
     for name in dict.fromkeys((metric, report)):
-        found = bench.optimum(name)
+        found = table_optimum(bench, goal, name, goal.primary.direction)
         if found is not None:
             optimum[name] = {"value": float(found[0]), "arch": search.space.to_str(found[1])}
     if optimum:
         out["optimum"] = optimum
         if best is not None and report in optimum and report in best.metrics:
-            out["regret"] = round(optimum[report]["value"] - best.metrics[report], 6)
+            out["regret"] = round(sign * (optimum[report]["value"] - best.metrics[report]), 6)
         if best is not None and metric in optimum:
-            out["search_regret"] = round(optimum[metric]["value"] - best.metrics[metric], 6)
+            out["search_regret"] = round(sign * (optimum[metric]["value"] - best.metrics[metric]), 6)
     return out
 
 

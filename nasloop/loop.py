@@ -19,7 +19,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from nasloop.errors import ConfigError
 from nasloop.fingerprint import check_unchanged, fingerprints
 from nasloop.history import JsonlWriter, read_history, read_jsonl
 from nasloop.locks import DirectoryLock
+from nasloop.objectives import DEVICE_COLUMNS, ColumnModels, Goal, Objective, build_goal, split_metric
 from nasloop.search_config import SearchConfig, choose_metrics, resolve_pool
 from nasloop.space import SearchSpace
 from nasloop.types import Record
@@ -84,6 +85,10 @@ def run_search(
     resume: bool = False,
     callback: Callback | None = None,
     on_benchmark: Callable[[Any], None] | None = None,
+    direction: str | None = None,
+    objectives: Sequence[str] | None = None,
+    constraints: Sequence[str] | None = None,
+    side_predictor: str | None = None,
     workers: int | None = None,
     simulate: bool = False,
     scheduler: str | None = None,
@@ -109,6 +114,14 @@ def run_search(
             one path, or a list of tables of the space joined on the architecture (say accuracy from
             one file and latency from another).
         metric / report: metric to search / to report; see :func:`choose_metrics` for the defaults.
+            ``"pixel3:min"`` gives the direction with the name.
+        direction: ``"max"`` or ``"min"`` for ``metric`` (``None``: by the name, see
+            :func:`nasloop.objectives.default_direction`).
+        objectives: two or three ``"metric:max|min"`` for a Pareto search (``metric`` is then the
+            first); see docs/hardware_aware.md.
+        constraints: ``"metric<=bound"`` / ``"metric>=bound"``: the best cell is the best feasible one.
+        side_predictor: predictor of the constraint columns and further objectives (``None``: ``rf``,
+            see docs/decisions.md).
         preset: predictor preset (``fast`` ...).
         seed: the one seed every random stream of the run derives from.
         config: loop knobs (pool size, queries per round, warm-up, refit cadence, acquisition, the
@@ -149,7 +162,8 @@ def run_search(
         _check_data_unchanged(Path(out), space, data)
     plan = _plan(space, benchmark, strategy, budget, predictor, data=data, dataset=dataset, metric=metric,
                  report=report, preset=preset, seed=seed, config=config, strategy_options=strategy_options,
-                 predictor_options=predictor_options, on_benchmark=on_benchmark,
+                 predictor_options=predictor_options, on_benchmark=on_benchmark, direction=direction,
+                 objectives=objectives, constraints=constraints, side_predictor=side_predictor,
                  execution=_execution(workers=workers, simulate=simulate, scheduler=scheduler,
                                       scheduler_file=scheduler_file, cost=cost, cost_scale=cost_scale,
                                       max_retries=max_retries, eval_timeout=eval_timeout, gpu=gpu))
@@ -192,8 +206,9 @@ def _plan(space: str | SearchSpace, benchmark: Any, strategy: str, budget: int |
           data: DataSource = None, dataset: str | None = None, metric: str | None = None,
           report: str | None = None, preset: str = "fast", seed: int = 0, config: SearchConfig | None = None,
           strategy_options: Mapping[str, Any] | None = None, predictor_options: Mapping[str, Any] | None = None,
-          on_benchmark: Callable[[Any], None] | None = None,
-          execution: Any = None) -> dict[str, Any]:
+          on_benchmark: Callable[[Any], None] | None = None, direction: str | None = None,
+          objectives: Sequence[str] | None = None, constraints: Sequence[str] | None = None,
+          side_predictor: str | None = None, execution: Any = None) -> dict[str, Any]:
     """Everything of a run built and validated before the disk is touched (``payload``: its config)."""
     from nasloop.registry import make_benchmark, make_space, make_strategy
 
@@ -216,7 +231,12 @@ def _plan(space: str | SearchSpace, benchmark: Any, strategy: str, budget: int |
         # A partial table (NB101's 500 cells, the 725 DARTS genotypes) restricts its space to the
         # cells it can answer; searching the full space would query cells it does not have.
         space_obj = benchmark.space
+    if objectives:
+        metric = Objective.parse(objectives[0]).metric if objectives[0] else metric
+    metric, given_direction = split_metric(metric)
     metric, report = choose_metrics(benchmark, metric, report)
+    goal = build_goal(metric, direction=direction or given_direction, objectives=objectives,
+                      constraints=constraints, metrics=tuple(benchmark.metrics))
     cfg = config or SearchConfig()
     if not isinstance(budget, Budget):
         budget = Budget(n_queries=budget)
@@ -225,16 +245,29 @@ def _plan(space: str | SearchSpace, benchmark: Any, strategy: str, budget: int |
     seed = _check_seed(seed)
     strategy_seed, predictor_seed, loop_seed = _child_seeds(seed)
     strategy_options = dict(strategy_options or {})
-    strategy_obj = make_strategy(strategy, space_obj, seed=strategy_seed, **strategy_options)
+    if goal.multi:
+        from nasloop.multiobjective import make_mo_strategy
+
+        strategy_obj = make_mo_strategy(strategy, space_obj, goal, seed=strategy_seed, **strategy_options)
+    else:
+        strategy_obj = make_strategy(strategy, space_obj, seed=strategy_seed, **strategy_options)
     predictor_obj, predictor_name, predictor_options, predictor_params = _build_predictor(
         predictor, preset=preset, seed=predictor_seed, cfg=cfg, options=dict(predictor_options or {})
     )
+    side_columns = [o.metric for o in goal.objectives[1:]] + [c.metric for c in goal.constraints]
+    side_name = (side_predictor or SIDE_PREDICTOR) if predictor_obj is not None and side_columns else None
+    columns = _build_columns(side_name, side_columns, space_obj, benchmark, preset=preset,
+                             seed=predictor_seed, cfg=cfg) if side_name else None
     if predictor_obj is not None and cfg.n_warmup < 2 < budget.n_queries:
         raise ConfigError(f"n_warmup must be at least 2 with a predictor (it fits on them), got {cfg.n_warmup}")
     data_files = fingerprints(space_name, data) if benchmark_factory is None and not benchmark_given else {}
     if on_benchmark is not None:
         on_benchmark(benchmark)
     execution, benchmark = _with_execution(execution, benchmark)
+    if not execution.serial and (goal.multi or goal.constraints):
+        # The parallel driver picks by one signed value; constraint and Pareto picks are serial only.
+        raise ConfigError("--workers N (or --scheduler) runs single-objective searches without constraints; "
+                          "run --objective / --constraint searches with one worker")
     payload = {
         "space": space_name,
         "data": single_or_list([str(Path(d).expanduser().resolve()) for d in data_sources(data)]),
@@ -244,6 +277,10 @@ def _plan(space: str | SearchSpace, benchmark: Any, strategy: str, budget: int |
         "benchmark_factory": benchmark_factory,
         "metric": metric,
         "report": report,
+        "direction": goal.primary.direction,
+        "objectives": [str(o) for o in goal.objectives] if goal.multi else None,
+        "constraints": [str(c) for c in goal.constraints],
+        "side_predictor": side_name,
         "strategy": strategy,
         "strategy_options": strategy_options,
         "predictor": predictor_name,
@@ -262,14 +299,14 @@ def _plan(space: str | SearchSpace, benchmark: Any, strategy: str, budget: int |
 
     return {"payload": payload, "space_obj": space_obj, "benchmark": benchmark, "strategy_obj": strategy_obj,
             "predictor_obj": predictor_obj, "budget": budget, "metric": metric, "report": report, "cfg": cfg,
-            "loop_seed": loop_seed, "execution": execution,
+            "loop_seed": loop_seed, "goal": goal, "columns": columns, "execution": execution,
             "recipe": None if benchmark_given else _recipe(space_name, benchmark_factory, data, dataset, execution)}
 
 
 def _run_locked(payload: dict[str, Any], *, run_dir: Path | None, resume: bool, space_obj: Any, benchmark: Any,
                 strategy_obj: Any, predictor_obj: Any, budget: Budget, metric: str, report: str,
-                cfg: SearchConfig, loop_seed: int, callback: Callback | None, execution: Any = None,
-                recipe: Any = None) -> SearchResult:
+                cfg: SearchConfig, loop_seed: int, callback: Callback | None, goal: Goal,
+                columns: ColumnModels | None, execution: Any = None, recipe: Any = None) -> SearchResult:
     """The part of :func:`run_search` that reads and writes the run directory (its lock is held)."""
     journal: list[Record] = []
     logged_rounds, logged_fit_s = -1, 0.0
@@ -297,23 +334,29 @@ def _run_locked(payload: dict[str, Any], *, run_dir: Path | None, resume: bool, 
         space=space_obj, benchmark=benchmark, strategy=strategy_obj, predictor=predictor_obj,
         budget=budget, metric=metric, cfg=resolve_pool(cfg, space_obj), loop_seed=loop_seed, journal=journal,
         history_writer=writers[0], rounds_writer=writers[1], logged_rounds=logged_rounds,
-        logged_fit_s=logged_fit_s, callback=callback,
+        logged_fit_s=logged_fit_s, callback=callback, goal=goal, columns=columns,
     )
     parallel = execution is not None and not execution.serial
+    summary_fn = summarize
     try:
         if parallel:
             from nasloop.executors import parallel_engine
 
             search = parallel_engine(execution, parts, recipe=recipe, run_dir=run_dir)
         else:
-            search = SearchEngine(**parts, snapshots=Snapshots(run_dir) if run_dir is not None
+            engine_class = SearchEngine
+            if goal.multi:
+                from nasloop.multiobjective import MultiObjectiveEngine, summarize_pareto
+
+                engine_class, summary_fn = MultiObjectiveEngine, summarize_pareto
+            search = engine_class(**parts, snapshots=Snapshots(run_dir) if run_dir is not None
                                   and predictor_obj is not None else None)
         search.run()
     finally:
         for w in writers:
             if w is not None:
                 w.close()
-    summary = summarize(search, payload, report=report, run_dir=run_dir, resumed=bool(journal))
+    summary = summary_fn(search, payload, report=report, run_dir=run_dir, resumed=bool(journal))
     if parallel:
         summary["parallel"] = search.parallel_summary()
     if run_dir is not None:
@@ -358,7 +401,8 @@ def resume_search(run_dir: str | Path, *, budget: int | None = None, benchmark: 
 
 # config.json key → (registry kind, the flag that names it again).
 _NAMED_CODE = {"space": ("search_spaces", "--space"), "strategy": ("strategies", "--strategy"),
-               "predictor": ("predictors", "--predictor"), "benchmark_factory": ("benchmarks", "--benchmark")}
+               "predictor": ("predictors", "--predictor"), "benchmark_factory": ("benchmarks", "--benchmark"),
+               "side_predictor": ("predictors", "--side-predictor")}
 
 
 def check_resume_names(config: Mapping[str, Any], run_dir: str | Path, named: Collection[str] = ()) -> None:
@@ -381,6 +425,10 @@ def check_resume_names(config: Mapping[str, Any], run_dir: str | Path, named: Co
         registered = key != "benchmark_factory" and ":" not in value and is_registered(kind, value)
         if key == "predictor" and config.get("predictor_params") is not None:
             registered = False  # a predictor object's class, rebuilt from its parameters
+        if key == "strategy" and config.get("objectives"):
+            from nasloop.multiobjective import MO_STRATEGIES
+
+            registered = value in MO_STRATEGIES  # the built-in strategies of a Pareto search
         if not registered and value not in named:
             raise ConfigError(f"{run_dir}/config.json names the plug-in {key} {value!r}; code named only in "
                               f"a run file is not imported: repeat {flag} {value} to resume this run")
@@ -416,6 +464,11 @@ def _run_options(config: Mapping[str, Any]) -> dict[str, Any]:
         "dataset": config.get("dataset"),
         "metric": config.get("metric"),
         "report": config.get("report"),
+        # runs written before directions existed maximised their metric
+        "direction": config.get("direction") or "max",
+        "objectives": config.get("objectives"),
+        "constraints": config.get("constraints") or [],
+        "side_predictor": config.get("side_predictor"),
         "preset": config.get("preset") or "fast",
         "benchmark": config.get("benchmark_factory"),
         "seed": int(config.get("seed", 0)),
@@ -573,10 +626,35 @@ def _target(obj: Any) -> str:
 
 # Keys of config.json that must agree when a run is resumed. The query budget may change: a resumed
 # run can be extended (or cut back to no fewer queries than it holds), see _change_budget.
-_RERUN_KEYS = ("space", "data", "dataset", "benchmark", "benchmark_factory", "metric", "report", "strategy",
+_RERUN_KEYS = ("space", "data", "dataset", "benchmark", "benchmark_factory", "metric", "report", "direction",
+               "objectives", "constraints", "side_predictor", "strategy",
                "strategy_options",
                "predictor", "preset", "predictor_options", "predictor_params", "max_cost",
                "max_seconds", "seed", "search", "execution")
+
+
+# What config.json files written before directions, constraints and objectives existed mean.
+_LEGACY_GOAL = {"direction": "max", "objectives": None, "constraints": [], "side_predictor": None}
+# Predictor of constraint columns and further objectives: a forest fits in milliseconds (docs/decisions.md).
+SIDE_PREDICTOR = "rf"
+
+
+def _build_columns(name: str, columns: Sequence[str], space: Any, benchmark: Any, *, preset: str, seed: int,
+                   cfg: SearchConfig) -> ColumnModels:
+    """One ``name`` predictor per column, as a latency target where the column is one (positive values)."""
+    from nasloop.predictor_eval import infer_kind
+    from nasloop.registry import resolve
+
+    factory = resolve("predictors", name)
+    models = {}
+    for i, column in enumerate(dict.fromkeys(columns)):
+        kind = infer_kind(column, getattr(benchmark, "label", ""))
+        if kind == "accuracy" and column in DEVICE_COLUMNS:
+            kind = "latency"
+        options = {"target": kind} if _accepts(factory, "target") else {}
+        models[column] = _build_predictor(name, preset=preset, seed=(seed + 1 + i) % 2**32, cfg=cfg,
+                                          options=options)[0]
+    return ColumnModels(space, models)
 
 
 def _check_data_unchanged(run_dir: Path, space: str | SearchSpace, data: DataSource) -> None:
@@ -589,7 +667,7 @@ def _check_data_unchanged(run_dir: Path, space: str | SearchSpace, data: DataSou
 
 def _check_same_config(run_dir: Path, payload: dict[str, Any]) -> dict[str, Any]:
     """The run's stored ``config.json``, after checking that it agrees with ``payload``."""
-    stored = rundir.read_config(run_dir)
+    stored = {**_LEGACY_GOAL, **rundir.read_config(run_dir)}
     if isinstance(stored.get("search"), dict):  # written before some options existed: fill in their old values
         stored = {**stored, "search": SearchConfig.from_stored(stored["search"]).to_json()}
     diffs = [f"{k}: run has {stored.get(k)!r}, now {payload.get(k)!r}"

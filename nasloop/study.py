@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,12 +109,22 @@ def _study_labels(study_dir: Path) -> dict[str, str]:
     return {c["folder"]: c["label"] for c in spec.get("configs", []) if "folder" in c and "label" in c}
 
 
+def run_goal(config: dict[str, Any]) -> tuple[bool, Callable[[Record], bool]]:
+    """Whether a run maximised its metric, and which of its results were feasible (config.json)."""
+    from nasloop.objectives import Constraint
+
+    constraints = [Constraint.parse(c) for c in config.get("constraints") or []]
+    return (config.get("direction") or "max") == "max", lambda r: all(c.holds(r.metrics) for c in constraints)
+
+
 def incumbent_curves(
-    records: Sequence[Record], metric: str, report: str, n: int, *, maximize: bool = True
+    records: Sequence[Record], metric: str, report: str, n: int, *, maximize: bool = True,
+    feasible: Callable[[Record], bool] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Best-so-far search metric and the report metric of that incumbent after 1..n queries.
 
-    Positions past the end of a short history repeat the last value (the run stopped there).
+    Only ``feasible`` results can become the incumbent. Positions past the end of a short history
+    repeat the last value (the run stopped there).
     """
     best = np.full(n, np.nan)
     rep = np.full(n, np.nan)
@@ -123,17 +133,19 @@ def incumbent_curves(
     for i in range(n):
         if i < len(records):
             value = records[i].metrics.get(metric)
-            if value is not None and sign * value > sign * cur_best:
+            if value is not None and sign * value > sign * cur_best and (feasible is None or feasible(records[i])):
                 cur_best, cur_rep = value, records[i].metrics.get(report, math.nan)
         best[i], rep[i] = (cur_best if math.isfinite(cur_best) else math.nan), cur_rep
     return best, rep
 
 
-def queries_to_optimum(records: Sequence[Record], metric: str, optimum: float, *, tol: float = 1e-9) -> int | None:
-    """1-based number of the first query that reached ``optimum`` in ``metric``; None if never."""
+def queries_to_optimum(records: Sequence[Record], metric: str, optimum: float, *, tol: float = 1e-9,
+                       maximize: bool = True, feasible: Callable[[Record], bool] | None = None) -> int | None:
+    """1-based number of the first (feasible) query that reached ``optimum`` in ``metric``; None if never."""
+    sign = 1.0 if maximize else -1.0
     for i, r in enumerate(records, start=1):
         value = r.metrics.get(metric)
-        if value is not None and value >= optimum - tol:
+        if value is not None and sign * value >= sign * optimum - tol and (feasible is None or feasible(r)):
             return i
     return None
 
@@ -220,14 +232,17 @@ def aggregate(
     out = []
     for label, members in groups.items():
         n = budget or max(int(r.config.get("budget", len(r.records))) for r in members)
-        curves = [incumbent_curves(r.records, metric, report, n) for r in members]
+        goals = [run_goal(r.config) for r in members]
+        curves = [incumbent_curves(r.records, metric, report, n, maximize=g[0], feasible=g[1])
+                  for r, g in zip(members, goals)]
         s_mean, s_lo, s_hi = mean_band(np.array([c[0] for c in curves]))
         r_mean, r_lo, r_hi = mean_band(np.array([c[1] for c in curves]))
         out.append(ConfigSummary(
             label=label, n_runs=len(members), budget=n, steps=np.arange(1, n + 1),
             search_mean=s_mean, search_lo=s_lo, search_hi=s_hi,
             report_mean=r_mean, report_lo=r_lo, report_hi=r_hi,
-            hits=[queries_to_optimum(r.records, metric, optimum) for r in members],
+            hits=[queries_to_optimum(r.records, metric, optimum, maximize=g[0], feasible=g[1])
+                  for r, g in zip(members, goals)],
             seconds=[_timing(r, "total_s") for r in members],
             fit_seconds=[_timing(r, "fit_s") for r in members],
             time_hits=[time_to_optimum(r.records, metric, optimum) for r in members],

@@ -42,6 +42,7 @@ _FILE_TYPES: dict[str, str | None] = {
     "cost_scale": NUMBER,
     "data": PATHS, "n_pool": POOL, "fit_budget": FIT_BUDGET, "search": TABLE, "seeds": None,
     "strategies": _LIST_OF_TEXT, "predictors": _LIST_OF_TEXT, "configs": _LIST_OF_TABLES,
+    "objectives": PATHS, "constraints": PATHS,  # a string or a list of strings
 }
 _CONFIG_KEYS = ("strategy", "predictor", "label", "preset", "search", "strategy_options", "predictor_options")
 
@@ -93,6 +94,13 @@ def check_configs(spec: Any, bench: Any) -> None:
 
     space = bench.space if isinstance(getattr(bench, "space", None), SearchSpace) else make_space(spec.space)
     for config in spec.configs:
+        if spec.objectives:
+            from nasloop.multiobjective import make_mo_strategy
+            from nasloop.objectives import build_goal
+
+            make_mo_strategy(config.strategy, space, build_goal("", objectives=spec.objectives), seed=0,
+                             **config.strategy_options)
+            continue
         check_parts(space, strategy=config.strategy, predictor=config.predictor, preset=config.preset,
                     config=SearchConfig.from_json(config.search), budget=spec.budget,
                     strategy_options=config.strategy_options, predictor_options=config.predictor_options)
@@ -129,8 +137,14 @@ def build_spec(options: dict[str, Any]):
     return StudySpec(
         configs=tuple(configs), seeds=_seeds(options.get("seeds", 5)), budget=options.get("budget", 100),
         space=options.get("space") or "nb201", data=options.get("data"), dataset=options.get("dataset"),
-        metric=options.get("metric"), report=options.get("report"), execution=_run_execution(options),
+        metric=options.get("metric"), report=options.get("report"),
+        objectives=_strings(options.get("objectives")), constraints=_strings(options.get("constraints")),
+        execution=_run_execution(options),
     )
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value or ())
 
 
 def _run_execution(options: dict[str, Any]) -> dict[str, Any] | None:
@@ -162,6 +176,10 @@ def _prior_configs(options: dict[str, Any], search: dict[str, Any]) -> list:
 @data_options
 @click.option("--metric", default=None, help="Metric to search (default: val_acc, else test_acc, else first).")
 @click.option("--report", default=None, help="Metric to report (default: test_acc when searching val_acc).")
+@click.option("--objective", "objectives", multiple=True, metavar="METRIC[:max|min]",
+              help="Repeat 2-3 times to compare Pareto searches (strategies random, nsga2, motpe).")
+@click.option("--constraint", "constraints", multiple=True, metavar="METRIC<=X|METRIC>=X",
+              help="Constraint of every run (repeatable), e.g. \"pixel3<=8.5\".")
 @click.option("--strategy", "strategies", multiple=True, help="Strategy (repeatable): random, evolution, tpe.")
 @click.option("--predictor", "predictors", multiple=True,
               help="Predictor (repeatable): none, nnformer, narformer2, mlp, gin, rf.")
@@ -207,11 +225,23 @@ def compare(config_file: str | None, as_json: bool, log_x: bool, jobs: int | Non
     options = study_file_options(config_file)
     flags["strategies"] = list(flags["strategies"]) or None
     flags["predictors"] = list(flags["predictors"]) or None
+    for key in ("objectives", "constraints"):
+        flags[key] = list(flags[key]) or None
     options.update({k: v for k, v in flags.items() if v is not None})
     if not options.get("strategies") and not options.get("configs"):
-        options["strategies"] = ["random", "evolution"]
+        options["strategies"] = ["random", "nsga2", "motpe"] if options.get("objectives") else ["random", "evolution"]
     bench = make_benchmark(options.get("space") or "nb201", data=options.get("data"), dataset=options.get("dataset"))
-    options["metric"], options["report"] = choose_metrics(bench, options.get("metric"), options.get("report"))
+    from nasloop.objectives import split_metric
+
+    metric, direction = split_metric(options.get("metric"))
+    options["metric"], options["report"] = choose_metrics(bench, metric, options.get("report"))
+    from nasloop.objectives import build_goal
+
+    # every name, bound and count checked before study.json is written
+    build_goal(options["metric"], objectives=_strings(options.get("objectives")),
+               constraints=_strings(options.get("constraints")), metrics=tuple(bench.metrics))
+    if direction is not None:  # kept with the name: run_search reads "pixel3:min"
+        options["metric"] = f"{options['metric']}:{direction}"
     options["data"] = single_or_list([str(Path(d).expanduser().resolve()) for d in data_sources(options.get("data"))])
     spec = build_spec(options)
     n_jobs = jobs if jobs is not None else options.get("jobs", os.cpu_count() or 1)
@@ -252,6 +282,9 @@ def _run_and_report(spec: Any, study_dir: Path, bench: Any, *, n_jobs: int, as_j
 
     runs = find_runs([study_dir])
     figures = render(runs, study_dir, log_x=log_x)
+    if figures.get("pareto"):
+        _report_pareto(spec, study_dir, bench, figures, n_jobs=n_jobs, as_json=as_json, t0=t0)
+        return
     if spec.execution and spec.execution.get("simulate"):
         figures["files"] += render(runs, study_dir, x="time")["files"][:1]
     summaries = figures["summaries"]
@@ -273,3 +306,29 @@ def _run_and_report(spec: Any, study_dir: Path, bench: Any, *, n_jobs: int, as_j
     click.echo(f"{bench.label}: search {spec.metric}, report {spec.report}, optimum {figures['optimum']}")
     click.echo(table)
     click.echo(f"study directory: {study_dir} (summary.md, curves.csv, summary.json, figures)")
+
+
+def _report_pareto(spec: Any, study_dir: Path, bench: Any, figures: dict[str, Any], *, n_jobs: int, as_json: bool,
+                   t0: float) -> None:
+    """summary.md / summary.json of a study of Pareto searches: hypervolume gaps and queries to gap thresholds."""
+    from nasloop.pareto_study import markdown_table
+
+    summaries = figures["summaries"]
+    table = markdown_table(summaries, at=[a for a in AT if a <= spec.budget])
+    payload = {
+        "study_dir": str(study_dir), "benchmark": bench.label, "objectives": figures["objectives"],
+        "true_hypervolume": figures["true_hypervolume"], "budget": spec.budget, "seeds": len(spec.seeds),
+        "wall_seconds": round(time.perf_counter() - t0, 1), "jobs": n_jobs,
+        "configurations": [s.to_json(at=AT) for s in summaries], "files": figures["files"],
+    }
+    (study_dir / "summary.md").write_text(
+        f"# Study {study_dir.name}\n\nBenchmark: {bench.label}; objectives {', '.join(figures['objectives'])}; "
+        f"budget {spec.budget}; {len(spec.seeds)} seeds.\n\n{table}\n")
+    (study_dir / "summary.json").write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    if as_json:
+        emit_json(payload)
+        return
+    click.echo(f"{bench.label}: objectives {', '.join(figures['objectives'])}, "
+               f"true front hypervolume {figures['true_hypervolume']:.4f}")
+    click.echo(table)
+    click.echo(f"study directory: {study_dir} (summary.md, summary.json, figures)")

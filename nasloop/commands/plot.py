@@ -24,7 +24,8 @@ def optimum_of(run: RunResult, metric: str, report: str) -> tuple[float | None, 
         from nasloop.registry import make_benchmark
 
         bench = make_benchmark(run.config["space"], data=run.config.get("data"), dataset=run.config.get("dataset"))
-        found = bench.optimum(metric), bench.optimum(report)
+        maximize = (run.config.get("direction") or "max") == "max"
+        found = bench.optimum(metric, maximize=maximize), bench.optimum(report, maximize=maximize)
         return (float(found[0][0]) if found[0] else None, float(found[1][0]) if found[1] else None)
     except NasloopError as exc:  # the data moved: plot without the optimum line
         log.warning("no optimum line: %s", exc)
@@ -36,13 +37,17 @@ def render(runs: list[RunResult], out_dir: Path, *, fmt: str = "png", log_x: boo
     """Write the figures (and return the aggregated summaries) for a set of runs."""
     from nasloop.plotting import plot_curves, plot_queries_to_optimum, plot_run_scatter
 
+    if any(r.config.get("objectives") for r in runs):  # Pareto searches: hypervolume-gap curves, fronts
+        from nasloop.pareto_study import render_pareto
+
+        return render_pareto(runs, out_dir, fmt=fmt, log_x=log_x)
     metrics = {(r.config.get("metric"), r.config.get("report")) for r in runs}
     if len(metrics) != 1:
         raise ConfigError(f"the runs search or report different metrics {sorted(metrics)}; plot them separately")
     metric, report = metrics.pop()
     opt_metric, opt_report = optimum_of(runs[0], metric, report)
     summaries: list[ConfigSummary] = aggregate(runs, metric=metric, report=report,
-                                               optimum=opt_metric if opt_metric is not None else float("inf"))
+                                               optimum=opt_metric if opt_metric is not None else float("nan"))
     out_dir.mkdir(parents=True, exist_ok=True)
     if x == "time":
         from nasloop.plotting import plot_time_curves

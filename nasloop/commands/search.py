@@ -34,7 +34,7 @@ from nasloop.search_config import SearchConfig
 _LOOP_KEYS = tuple(f.name for f in fields(SearchConfig))
 # Options a TOML file may set (flags given on the command line override them).
 _FILE_KEYS = ("space", "benchmark", "data", "dataset", "metric", "report", "strategy", "predictor", "preset", "budget",
-              "seed",
+              "seed", "objectives", "constraints", "side_predictor",
               "out", "max_cost", "max_seconds", "strategy_options", "predictor_options", "prior", *_LOOP_KEYS,
               "workers", "simulate", "scheduler", "scheduler_file", "cost", "cost_scale", "max_retries", "eval_timeout",
               "gpu")
@@ -43,7 +43,8 @@ _EXECUTION_KEYS = ("workers", "simulate", "scheduler", "scheduler_file", "cost",
 _DEFAULT = SearchConfig()
 _FILE_TYPES = {
     **dict.fromkeys(("space", "benchmark", "dataset", "metric", "report", "strategy", "predictor", "preset",
-                     "out", "acquisition", "prior"), TEXT),
+                     "out", "acquisition", "prior", "side_predictor"), TEXT),
+    **dict.fromkeys(("objectives", "constraints"), PATHS),  # a string or a list of strings
     **dict.fromkeys(("budget", "seed", "n_warmup", "n_per_round", "n_local", "refit_every", "max_fit_steps"), INTEGER),
     **dict.fromkeys(("max_cost", "max_seconds", "ucb_beta"), NUMBER),
     **dict.fromkeys(("warm_start", "skip_equivalent"), BOOLEAN),
@@ -64,6 +65,13 @@ _FILE_TYPES = {
               "else test_acc, else its first metric).")
 @click.option("--report", default=None, help="Metric to report for the best cell (default: test_acc when "
               "searching val_acc, else the search metric).")
+@click.option("--objective", "objectives", multiple=True, metavar="METRIC[:max|min]",
+              help="Repeat 2-3 times for a Pareto search (strategies random, nsga2, motpe); see "
+                   "docs/hardware_aware.md.")
+@click.option("--constraint", "constraints", multiple=True, metavar="METRIC<=X|METRIC>=X",
+              help="Only cells meeting it count as found (repeatable), e.g. \"pixel3<=8.5\".")
+@click.option("--side-predictor", default=None,
+              help="Predictor of constraint columns and further objectives (default: rf).")
 @click.option("--strategy", default="random", show_default=True,
               help="random, evolution, tpe or module:Class (with a predictor it proposes the pool).")
 @click.option("--predictor", default="nnformer", show_default=True,
@@ -139,7 +147,7 @@ def search(ctx: click.Context, resume: str | None, config_file: str | None, quie
             if chosen.get("out") is not None:
                 raise ConfigError("--out and --resume do not go together: --resume DIR continues DIR")
             stored = read_config(resume)
-            named = [chosen[k] for k in ("space", "strategy", "predictor", "benchmark")
+            named = [chosen[k] for k in ("space", "strategy", "predictor", "benchmark", "side_predictor")
                      if isinstance(chosen.get(k), str)]
             check_resume_names(stored, resume, named)
             if not chosen:
@@ -210,9 +218,13 @@ def _apply(base: dict[str, Any], chosen: dict[str, Any]) -> dict[str, Any]:
 
     options = dict(base)
     for key in ("space", "benchmark", "data", "dataset", "metric", "report", "strategy", "predictor", "preset", "seed",
-                "strategy_options", "predictor_options", *_EXECUTION_KEYS):
+                "strategy_options", "predictor_options", "side_predictor", *_EXECUTION_KEYS):
         if key in chosen:
             options[key] = chosen[key]
+    for key in ("objectives", "constraints"):  # repeated flags, or a string / list in a TOML file
+        if key in chosen:
+            value = chosen[key]
+            options[key] = [value] if isinstance(value, str) else list(value) or None
     old = options.get("budget")
     if {"budget", "max_cost", "max_seconds"} & set(chosen) or old is None:
         def pick(key: str, current: float) -> float:
@@ -294,7 +306,12 @@ def _print_summary(summary: dict[str, Any]) -> None:
     if best is None:
         click.echo("no architecture was queried")
         return
-    click.echo(f"benchmark:  {summary['benchmark']} (search {metric}, report {report})")
+    if summary.get("objectives"):
+        _print_front(summary)
+        return
+    goal = f"{metric}:{summary.get('direction', 'max')}"
+    subject = ", subject to " + " and ".join(summary["constraints"]) if summary.get("constraints") else ""
+    click.echo(f"benchmark:  {summary['benchmark']} (search {goal}{subject}, report {report})")
     click.echo(f"best cell:  {best['arch']}  (query {best['number']} of {summary['n_queries']}, "
                f"round {best['round']})")
     rows = [(metric, "search_regret"), (report, "regret")] if report != metric else [(report, "regret")]
@@ -308,6 +325,8 @@ def _print_summary(summary: dict[str, Any]) -> None:
         click.echo(line)
     timings = summary["timings"]
     extra = f", predictor tau {summary['predictor_tau']:.3f}" if summary.get("predictor_tau") is not None else ""
+    if summary.get("constraints"):
+        extra += f", {summary['n_infeasible']} infeasible"
     click.echo(f"queries:    {summary['n_queries']} of {summary['budget']} ({summary['stopped']}){extra}")
     click.echo(f"time:       {timings['total_s']:.1f} s total: {timings['fit_s']:.1f} s fitting the predictor, "
                f"{timings.get('score_s', 0.0):.1f} s scoring, {timings.get('evaluate_s', 0.0):.1f} s evaluating")
@@ -319,4 +338,21 @@ def _print_summary(summary: dict[str, Any]) -> None:
         click.echo(f"parallel:   {parallel['workers']} {kind}workers, best after {to_best} "
                    f"{'(simulated) ' if parallel['simulated'] else 's '}of {parallel['makespan']:.4g}, "
                    f"idle share {idle}, {parallel['retries']} retries, {parallel['failed']} failed")
+    click.echo(f"run:        {summary['run_dir']}")
+
+
+def _print_front(summary: dict[str, Any]) -> None:
+    names = [o.rpartition(":")[0] for o in summary["objectives"]]
+    click.echo(f"benchmark:  {summary['benchmark']} (Pareto search of {', '.join(summary['objectives'])})")
+    click.echo(f"front:      {len(summary['front'])} cells found")
+    for row in summary["front"]:
+        values = "  ".join(f"{n} {row[n]:.4g}" for n in names)
+        click.echo(f"  {values}   {row['arch']} (query {row['number']})")
+    if summary.get("hypervolume") is not None:
+        click.echo(f"hypervolume: {summary['hypervolume']:.4f} of the true front's {summary['true_hypervolume']:.4f} "
+                   f"(gap {summary['hv_gap']:.4f}; {summary['true_front_size']} cells on the true front)")
+    timings = summary["timings"]
+    click.echo(f"queries:    {summary['n_queries']} of {summary['budget']} ({summary['stopped']})")
+    click.echo(f"time:       {timings['total_s']:.1f} s total: {timings['fit_s']:.1f} s fitting the predictors, "
+               f"{timings.get('score_s', 0.0):.1f} s scoring")
     click.echo(f"run:        {summary['run_dir']}")
