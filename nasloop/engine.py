@@ -551,9 +551,9 @@ def summarize(search: SearchEngine, payload: dict[str, Any], *, report: str, run
     if optimum:
         out["optimum"] = optimum
         if best is not None and report in optimum and report in best.metrics:
-            out["regret"] = round(sign * (optimum[report]["value"] - best.metrics[report]), 6)
+            out["regret"] = round(sign * (optimum[report]["value"] - best.metrics[report]), 6) + 0.0  # no -0.0
         if best is not None and metric in optimum:
-            out["search_regret"] = round(sign * (optimum[metric]["value"] - best.metrics[metric]), 6)
+            out["search_regret"] = round(sign * (optimum[metric]["value"] - best.metrics[metric]), 6) + 0.0
     return out
 
 

@@ -330,3 +330,15 @@ def test_compare_refuses_an_unknown_constraint_column_before_writing(data, tmp_p
     out = run_cli("compare", "--data", data[0], "--constraint", "pixel3<=5", "--strategy", "random", "--seeds", "1",
                   "--budget", "5", "--jobs", "1", "--out", str(tmp_path / "study"))
     assert out.returncode == 2 and "pixel3" in out.stderr and not (tmp_path / "study").exists()
+
+
+@pytest.mark.parametrize("goal", [("--constraint", "pixel3<=8"), ("--objective", "val_acc:max", "--objective",
+                                                                  "pixel3:min")])
+def test_parallel_runs_refuse_constraints_and_several_objectives_before_writing(tmp_path, goal):
+    from tests.conftest import NB201_CIFAR10, NB201_LATENCY, require_shared, run_cli
+
+    data = ("--data", str(require_shared(NB201_CIFAR10)), "--data", str(require_shared(NB201_LATENCY)))
+    out = run_cli("search", *data, *goal, "--workers", "2", "--simulate", "--cost", "1080ti_256", "--budget", "10",
+                  "--predictor", "none", "--out", str(tmp_path / "run"))
+    assert out.returncode == 2 and "one worker" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
