@@ -221,15 +221,7 @@ class SearchEngine:
         rng = self._round_rng(self.round)
         journaled = self._journaled_round()
         self._maybe_fit(defer=journaled is not None)
-        t0 = time.perf_counter()
-        if self.cfg.n_pool == "all":
-            pool = [a for a in self.space.enumerate() if a not in self.seen]
-        else:
-            pool = self._fresh(self.strategy.ask(self.cfg.n_pool))
-        k = min(self.cfg.n_per_round, self.budget.remaining)
-        if len(pool) < k:  # a strategy short of ideas: top up with random unseen cells
-            pool += unseen_samples(self.space, rng, k - len(pool), exclude={*self.seen, *pool})
-        self.timers["strategy_s"] += time.perf_counter() - t0
+        pool, k = self._round_pool(rng)
         if not pool and not (self.cfg.n_local and self._local_candidates()):
             return 0
         if journaled is not None:
@@ -263,6 +255,20 @@ class SearchEngine:
         self.pairs += [p for p in done if math.isfinite(p[1])]
         self._log_round(self.round, n_pool=len(pool), picks=done)
         return len(done)
+
+    def _round_pool(self, rng: np.random.Generator) -> tuple[list[Hashable], int]:
+        """The round's candidates (the strategy's proposals, or every unqueried cell under
+        ``n_pool="all"``) and how many picks the round makes."""
+        t0 = time.perf_counter()
+        if self.cfg.n_pool == "all":
+            pool = [a for a in self.space.enumerate() if a not in self.seen]
+        else:
+            pool = self._fresh(self.strategy.ask(self.cfg.n_pool))
+        k = min(self.cfg.n_per_round, self.budget.remaining)
+        if len(pool) < k:  # a strategy short of ideas: top up with random unseen cells
+            pool += unseen_samples(self.space, rng, k - len(pool), exclude={*self.seen, *pool})
+        self.timers["strategy_s"] += time.perf_counter() - t0
+        return pool, k
 
     def _score(self, archs: list[Hashable]) -> tuple[np.ndarray, np.ndarray]:
         """The predictor's mean and std for ``archs`` (timed as scoring)."""

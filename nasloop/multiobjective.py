@@ -144,15 +144,7 @@ class MultiObjectiveEngine(SearchEngine):
         rng = self._round_rng(self.round)
         journaled = self._journaled_round()
         self._maybe_fit(defer=journaled is not None)
-        t0 = time.perf_counter()
-        if self.cfg.n_pool == "all":
-            pool = [a for a in self.space.enumerate() if a not in self.seen]
-        else:
-            pool = self._fresh(self.strategy.ask(self.cfg.n_pool))
-        k = min(self.cfg.n_per_round, self.budget.remaining)
-        if len(pool) < k:
-            pool += unseen_samples(self.space, rng, k - len(pool), exclude={*self.seen, *pool})
-        self.timers["strategy_s"] += time.perf_counter() - t0
+        pool, k = self._round_pool(rng)
         if not pool and not self._front_neighbours():
             return 0
         if journaled is not None:

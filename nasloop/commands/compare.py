@@ -295,17 +295,22 @@ def _run_and_report(spec: Any, study_dir: Path, bench: Any, *, n_jobs: int, as_j
         "wall_seconds": round(time.perf_counter() - t0, 1), "jobs": n_jobs,
         "configurations": [s.to_json(at=AT) for s in summaries], "files": figures["files"],
     }
-    (study_dir / "summary.md").write_text(
-        f"# Study {study_dir.name}\n\nBenchmark: {bench.label}; search `{spec.metric}`, report `{spec.report}`; "
-        f"budget {spec.budget}; {len(spec.seeds)} seeds.\n\n{table}\n")
     write_csv(summaries, study_dir / "curves.csv")
-    (study_dir / "summary.json").write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    _write_summaries(study_dir, f"search `{spec.metric}`, report `{spec.report}`", spec, bench, table, payload)
     if as_json:
         emit_json(payload)
         return
     click.echo(f"{bench.label}: search {spec.metric}, report {spec.report}, optimum {figures['optimum']}")
     click.echo(table)
     click.echo(f"study directory: {study_dir} (summary.md, curves.csv, summary.json, figures)")
+
+
+def _write_summaries(study_dir: Path, goal: str, spec: Any, bench: Any, table: str, payload: dict[str, Any]) -> None:
+    """The study's summary.md (the table under one line of what was searched) and summary.json."""
+    (study_dir / "summary.md").write_text(
+        f"# Study {study_dir.name}\n\nBenchmark: {bench.label}; {goal}; budget {spec.budget}; "
+        f"{len(spec.seeds)} seeds.\n\n{table}\n")
+    (study_dir / "summary.json").write_text(json.dumps(payload, indent=2, default=str) + "\n")
 
 
 def _report_pareto(spec: Any, study_dir: Path, bench: Any, figures: dict[str, Any], *, n_jobs: int, as_json: bool,
@@ -321,10 +326,7 @@ def _report_pareto(spec: Any, study_dir: Path, bench: Any, figures: dict[str, An
         "wall_seconds": round(time.perf_counter() - t0, 1), "jobs": n_jobs,
         "configurations": [s.to_json(at=AT) for s in summaries], "files": figures["files"],
     }
-    (study_dir / "summary.md").write_text(
-        f"# Study {study_dir.name}\n\nBenchmark: {bench.label}; objectives {', '.join(figures['objectives'])}; "
-        f"budget {spec.budget}; {len(spec.seeds)} seeds.\n\n{table}\n")
-    (study_dir / "summary.json").write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    _write_summaries(study_dir, f"objectives {', '.join(figures['objectives'])}", spec, bench, table, payload)
     if as_json:
         emit_json(payload)
         return
