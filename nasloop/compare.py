@@ -271,9 +271,9 @@ def study_client(n_jobs: int, *, scheduler: str | None = None, scheduler_file: s
     from distributed import Client, LocalCluster
 
     if scheduler is not None or scheduler_file is not None:
-        client = Client(scheduler, timeout="30s") if scheduler is not None \
-            else Client(scheduler_file=scheduler_file, timeout="30s")
-        with client:
+        from nasloop.executors import Execution, connect_client
+
+        with connect_client(Execution(scheduler=scheduler, scheduler_file=scheduler_file)) as client:
             yield client
         return
     with LocalCluster(n_workers=n_jobs, threads_per_worker=1, processes=True, dashboard_address=None,

@@ -15,9 +15,13 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from nasloop.errors import ConfigError
+
+# How long a client waits for a running scheduler before the run is refused.
+CONNECT_TIMEOUT = "30s"
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,18 @@ class Execution:
         t = self.eval_timeout
         if t is not None and (isinstance(t, bool) or not isinstance(t, int | float) or not 0 < t < math.inf):
             raise ConfigError(f"eval_timeout must be a positive number of seconds, got {t!r}")
+
+    def check_reachable(self) -> None:
+        """Refuse, with one line, a running cluster that cannot be reached (nothing is kept open).
+
+        A missing scheduler file is refused at once: Dask's client would wait for it indefinitely.
+        """
+        if not self.uses_scheduler:
+            return
+        if self.scheduler_file is not None and not Path(self.scheduler_file).expanduser().is_file():
+            raise ConfigError(f"scheduler file {self.scheduler_file!r} does not exist: start the scheduler first "
+                              f"(dask scheduler --scheduler-file {self.scheduler_file})")
+        connect_client(self).close()
 
     @property
     def uses_scheduler(self) -> bool:
@@ -202,6 +218,19 @@ def _worker_identity() -> dict[str, str]:
 SUBMITTED = "submitted.jsonl"  # a parallel run's submissions, in order: what a killed driver had in flight
 
 
+def connect_client(execution: Execution) -> Any:
+    """A client of the running cluster ``execution`` names; one ``ConfigError`` line when unreachable."""
+    from distributed import Client
+
+    where = execution.scheduler or f"in {execution.scheduler_file}"
+    try:
+        if execution.scheduler is not None:
+            return Client(execution.scheduler, timeout=CONNECT_TIMEOUT)
+        return Client(scheduler_file=str(Path(execution.scheduler_file).expanduser()), timeout=CONNECT_TIMEOUT)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise ConfigError(f"cannot reach the Dask scheduler {where}: {str(exc).splitlines()[0]}") from None
+
+
 def parallel_engine(execution: Execution, parts: dict[str, Any], *, recipe: BenchmarkRecipe | None,
                     run_dir: Any) -> Any:
     """The :class:`~nasloop.async_loop.AsyncSearchEngine` of a parallel run, with its executor."""
@@ -254,8 +283,7 @@ class DaskExecutor:
         self.execution = execution
         self.cluster = None
         if execution.uses_scheduler:
-            self.client = Client(execution.scheduler, timeout="30s") if execution.scheduler is not None \
-                else Client(scheduler_file=execution.scheduler_file, timeout="30s")
+            self.client = connect_client(execution)
         else:
             with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
                 self.cluster = LocalCluster(n_workers=execution.workers, threads_per_worker=1, processes=True,

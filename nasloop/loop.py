@@ -168,6 +168,7 @@ def run_search(
                                       scheduler_file=scheduler_file, cost=cost, cost_scale=cost_scale,
                                       max_retries=max_retries, eval_timeout=eval_timeout, gpu=gpu))
     payload = plan.pop("payload")
+    plan["execution"].check_reachable()  # an unreachable cluster is refused before the directory exists
     run_dir = Path(out) if out is not None else None
     lock: DirectoryLock | None = None
     if resume:

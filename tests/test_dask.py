@@ -178,3 +178,25 @@ def test_compare_interrupted_with_sigint_leaves_no_worker_and_a_rerun_finishes(n
     for path in out.rglob("history.jsonl"):
         rows = _rows(path.parent)
         assert len(rows) == 40 and len({r["arch"] for r in rows}) == 40
+
+
+@pytest.mark.parametrize(("flag", "value", "message"), [
+    ("--scheduler-file", "missing-scheduler.json", "does not exist: start the scheduler first"),
+    ("--scheduler", "nonsense://x", "cannot reach the Dask scheduler nonsense://x"),
+])
+def test_an_unreachable_cluster_is_one_line_before_the_run_directory_exists(tmp_path, flag, value, message):
+    from tests.conftest import run_cli
+
+    target = str(tmp_path / value) if flag == "--scheduler-file" else value
+    out = run_cli("search", "--predictor", "none", "--budget", "3", flag, target, "--out", str(tmp_path / "run"))
+    assert out.returncode == 2 and message in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+
+
+def test_compare_refuses_an_unreachable_cluster_before_writing_the_study(tmp_path, nb201_cifar10_path):
+    from tests.conftest import run_cli
+
+    out = run_cli("compare", "--data", str(nb201_cifar10_path), "--strategy", "random", "--seeds", "1", "--budget",
+                  "3", "--scheduler", "nonsense://x", "--out", str(tmp_path / "study"))
+    assert out.returncode == 2 and "cannot reach the Dask scheduler" in out.stderr
+    assert not (tmp_path / "study").exists()

@@ -256,8 +256,10 @@ def compare(config_file: str | None, as_json: bool, log_x: bool, jobs: int | Non
             and getattr(bench, "cost_column", None) is None:
         raise ConfigError("--simulate needs a cost per query: name a table column with --cost COLUMN")
     cluster = {"scheduler": options.get("scheduler"), "scheduler_file": options.get("scheduler_file")}
-    if cluster["scheduler"] is not None and cluster["scheduler_file"] is not None:
-        raise ConfigError("give --scheduler or --scheduler-file, not both")
+    if cluster["scheduler"] is not None or cluster["scheduler_file"] is not None:
+        from nasloop.executors import Execution
+
+        Execution(**cluster).check_reachable()  # before the study directory is written
     study_dir = Path(out or options.get("out") or f"runs/study-{time.strftime('%Y%m%d-%H%M%S')}")
     with prepare(spec, study_dir):  # the study's lock, held until its files are written
         _run_and_report(spec, study_dir, bench, n_jobs=n_jobs, as_json=as_json, log_x=log_x, cluster=cluster)
