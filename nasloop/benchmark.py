@@ -235,6 +235,11 @@ def single_or_list(sources: Sequence[str]) -> str | list[str] | None:
     return None if not sources else sources[0] if len(sources) == 1 else list(sources)
 
 
+def resolved_sources(data: DataSource) -> str | list[str] | None:
+    """``data`` as recorded in a run or study file: absolute paths, one or a list."""
+    return single_or_list([str(Path(d).expanduser().resolve()) for d in data_sources(data)])
+
+
 def join_tables(tables: Sequence[Benchmark], sources: Sequence[str]) -> TabularBenchmark:
     """One table with every metric column of ``tables`` (full tables of one space), rows of the first.
 

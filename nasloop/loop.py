@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from nasloop import rundir
-from nasloop.benchmark import DataSource, data_sources, single_or_list
+from nasloop.benchmark import DataSource, resolved_sources
 from nasloop.budget import Budget
 from nasloop.engine import Callback, SearchEngine, SearchProgress, Snapshots, summarize
 from nasloop.errors import ConfigError
@@ -271,7 +271,7 @@ def _plan(space: str | SearchSpace, benchmark: Any, strategy: str, budget: int |
                           "run --objective / --constraint searches with one worker")
     payload = {
         "space": space_name,
-        "data": single_or_list([str(Path(d).expanduser().resolve()) for d in data_sources(data)]),
+        "data": resolved_sources(data),
         "dataset": dataset,
         "benchmark": getattr(benchmark, "label", type(benchmark).__name__),
         "benchmark_object": benchmark_given,
@@ -531,9 +531,8 @@ def _cluster_json(execution: Any) -> dict[str, Any] | None:
 def _recipe(space: str, factory: str | None, data: DataSource, dataset: str | None, execution: Any) -> Any:
     from nasloop.executors import BenchmarkRecipe
 
-    data = single_or_list([str(Path(d).expanduser().resolve()) for d in data_sources(data)])
-    return BenchmarkRecipe(space=space, factory=factory, data=data, dataset=dataset, cost=execution.cost,
-                           cost_scale=execution.cost_scale)
+    return BenchmarkRecipe(space=space, factory=factory, data=resolved_sources(data), dataset=dataset,
+                           cost=execution.cost, cost_scale=execution.cost_scale)
 
 
 def _execution_options(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -643,6 +642,7 @@ SIDE_PREDICTOR = "rf"
 def _build_columns(name: str, columns: Sequence[str], space: Any, benchmark: Any, *, preset: str, seed: int,
                    cfg: SearchConfig) -> ColumnModels:
     """One ``name`` predictor per column, as a latency target where the column is one (positive values)."""
+    from nasloop.predictor import offer
     from nasloop.predictor_eval import infer_kind
     from nasloop.registry import resolve
 
@@ -652,7 +652,7 @@ def _build_columns(name: str, columns: Sequence[str], space: Any, benchmark: Any
         kind = infer_kind(column, getattr(benchmark, "label", ""))
         if kind == "accuracy" and column in DEVICE_COLUMNS:
             kind = "latency"
-        options = {"target": kind} if _accepts(factory, "target") else {}
+        options = offer(factory, {"target": kind})
         models[column] = _build_predictor(name, preset=preset, seed=(seed + 1 + i) % 2**32, cfg=cfg,
                                           options=options)[0]
     return ColumnModels(space, models)

@@ -217,7 +217,7 @@ def _prior_configs(options: dict[str, Any], search: dict[str, Any]) -> list:
 def compare(config_file: str | None, as_json: bool, log_x: bool, jobs: int | None, out: str | None,
             **flags: Any) -> None:
     """Compare strategies and predictors over many seeds: runs, tables and search-efficiency curves."""
-    from nasloop.benchmark import data_sources, single_or_list
+    from nasloop.benchmark import resolved_sources
     from nasloop.compare import prepare
     from nasloop.registry import make_benchmark
     from nasloop.search_config import choose_metrics
@@ -242,7 +242,7 @@ def compare(config_file: str | None, as_json: bool, log_x: bool, jobs: int | Non
                constraints=_strings(options.get("constraints")), metrics=tuple(bench.metrics))
     if direction is not None:  # kept with the name: run_search reads "pixel3:min"
         options["metric"] = f"{options['metric']}:{direction}"
-    options["data"] = single_or_list([str(Path(d).expanduser().resolve()) for d in data_sources(options.get("data"))])
+    options["data"] = resolved_sources(options.get("data"))
     spec = build_spec(options)
     n_jobs = jobs if jobs is not None else options.get("jobs", os.cpu_count() or 1)
     if n_jobs < 1:
