@@ -19,7 +19,7 @@ CONFIG = "config.json"
 HISTORY = "history.jsonl"
 ROUNDS = "rounds.jsonl"
 SUMMARY = "summary.json"
-# Written by earlier versions (a pickled predictor); never read: resume refits the predictor instead.
+# A pickled predictor some run directories hold; never read (unpickling runs code): resume refits instead.
 LEGACY_PREDICTOR = "predictor.pkl"
 
 
