@@ -57,6 +57,7 @@ CASES: dict[str, list[str]] = {
     "resumed": ["--data", C10, "--strategy", "evolution", "--predictor", "nnformer", "--budget", "20", "--seed", "1"],
 }
 RESUMED_BUDGET = "40"  # "resumed" stops at 20 queries and is resumed to this many
+UNINTERRUPTED = "evolution-nnformer"  # the same search run in one go: the resumed history must equal it
 # Fields that measure time or place, not behaviour.
 UNTIMED = {"time", "timings", "run_dir", "started", "finished", "worker", "created", "nasloop_version"}
 
@@ -108,18 +109,26 @@ def read_run(directory: Path) -> dict[str, Any]:
 
 
 def differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """What differs between two runs' files. Keys of ``summary.json`` / ``config.json`` that only one
+    side writes (an option added since) are not differences: :func:`added_keys` lists them."""
     found = []
     for file, content in a.items():
         if content == b[file]:
             continue
         if isinstance(content, dict):
-            keys = sorted(k for k in set(content) | set(b[file]) if content.get(k) != b[file].get(k))
-            found.append(f"{file}: {', '.join(keys)}")
+            keys = sorted(k for k in set(content) & set(b[file]) if content[k] != b[file][k])
+            if keys:
+                found.append(f"{file}: {', '.join(keys)}")
         else:
             first = next((i for i, (x, y) in enumerate(zip(content, b[file])) if x != y), min(len(content),
                                                                                               len(b[file])))
             found.append(f"{file}: from row {first + 1} ({len(content)} vs {len(b[file])} rows)")
     return found
+
+
+def added_keys(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """Keys of the JSON files that ``b`` writes and ``a`` does not (or the other way round)."""
+    return sorted(f"{file}: {k}" for file in ("summary.json", "config.json") for k in set(a[file]) ^ set(b[file]))
 
 
 def histories(args: argparse.Namespace) -> dict[str, Any]:
@@ -136,11 +145,20 @@ def histories(args: argparse.Namespace) -> dict[str, Any]:
             elif base_status[name] != "ok":
                 cases[name] = {"result": "not in base", "why": base_status[name]}
             else:
-                diff = differences(read_run(Path(tmp) / "runs-base" / name), read_run(Path(tmp) / "runs-head" / name))
-                queries = sum(1 for _ in (Path(tmp) / "runs-head" / name / "history.jsonl").open())
-                cases[name] = {"result": "same" if not diff else "different", "queries": queries, "differences": diff}
+                base_run, head_run = read_run(Path(tmp) / "runs-base" / name), read_run(Path(tmp) / "runs-head" / name)
+                diff = differences(base_run, head_run)
+                cases[name] = {"result": "same" if not diff else "different", "queries": len(head_run["history.jsonl"]),
+                               "differences": diff, "keys_in_one_only": added_keys(base_run, head_run)}
+        both_ran = "resumed" in names and UNINTERRUPTED in names
+        if both_ran and head_status["resumed"] == head_status[UNINTERRUPTED] == "ok":
+            resumed = read_run(Path(tmp) / "runs-head" / "resumed")["history.jsonl"]
+            whole = read_run(Path(tmp) / "runs-head" / UNINTERRUPTED)["history.jsonl"]
+            cases["resumed"]["same_as_uninterrupted"] = resumed == whole
     for name, case in cases.items():
-        print(f"{name:<18} {case['result']:<12} {case.get('queries', '')} {'; '.join(case.get('differences', []))}")
+        extra = "" if "same_as_uninterrupted" not in case else \
+            f" (resumed history {'equals' if case['same_as_uninterrupted'] else 'DIFFERS FROM'} {UNINTERRUPTED})"
+        print(f"{name:<18} {case['result']:<12} {case.get('queries', '')} {'; '.join(case.get('differences', []))}"
+              f"{extra}")
     return {"base": args.base, "head": _head(), "cases": cases}
 
 
@@ -181,7 +199,8 @@ def timing(args: argparse.Namespace) -> dict[str, Any]:
     for part in ("fit_cpu_s", "search_wall_s", "search_cpu_s"):
         base = [r[f"base_{part}"] for r in rows]
         head = [r[f"head_{part}"] for r in rows]
-        summary[part] = {"base_median": round(statistics.median(base), 3), "head_median": round(statistics.median(head), 3),
+        summary[part] = {"base_median": round(statistics.median(base), 3),
+                         "head_median": round(statistics.median(head), 3),
                          "median_ratio": round(statistics.median(h / b for h, b in zip(head, base)), 3)}
         print(f"{part:<14} base {summary[part]['base_median']:8.2f}  head {summary[part]['head_median']:8.2f}  "
               f"head/base {summary[part]['median_ratio']:.3f}")
@@ -233,7 +252,8 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {out}")
-    if args.part == "histories" and any(c["result"] in ("different", "fails here") for c in result["cases"].values()):
+    if args.part == "histories" and any(c["result"] in ("different", "fails here") or c.get("same_as_uninterrupted")
+                                        is False for c in result["cases"].values()):
         sys.exit(1)
 
 

@@ -52,3 +52,26 @@ def test_a_failing_command_stops_the_table_with_its_last_error_line(monkeypatch)
 
     with pytest.raises(SystemExit, match=r"nasloop search --budget 0 failed \(exit 2\): .*budget"):
         run_json(["search", "--budget", "0"])
+
+
+def test_the_behaviour_check_finds_a_changed_history_and_ignores_timings_and_new_keys(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    from behaviour import added_keys, differences, read_run
+
+    def write_run(name, values, summary):
+        run = tmp_path / name
+        run.mkdir()
+        rows = [{"number": i + 1, "arch": f"a{v}", "metrics": {"acc": v}, "time": 0.1 * i}
+                for i, v in enumerate(values)]
+        (run / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        (run / "rounds.jsonl").write_text(json.dumps({"round": 0, "fit_s": len(name)}) + "\n")
+        (run / "summary.json").write_text(json.dumps({"timings": {"total_s": len(name)}, **summary}))
+        (run / "config.json").write_text(json.dumps({"seed": 0, "created": name}))
+        return read_run(run)
+
+    base = write_run("base", [1, 2, 3], {"best": 3})
+    same = write_run("same-later", [1, 2, 3], {"best": 3, "direction": "max"})
+    assert differences(base, same) == []
+    assert added_keys(base, same) == ["summary.json: direction"]
+    changed = write_run("changed", [1, 5, 3], {"best": 5})
+    assert differences(base, changed) == ["history.jsonl: from row 2 (3 vs 3 rows)", "summary.json: best"]
