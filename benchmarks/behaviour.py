@@ -2,6 +2,7 @@
 
     python benchmarks/behaviour.py histories --base REV      # same seed, same history?
     python benchmarks/behaviour.py timing --base REV --repeats 5
+    python benchmarks/behaviour.py studies STUDY_DIR OTHER_STUDY_DIR
 
 ``histories`` runs a fixed set of searches (the three strategies with and without a predictor, a
 forest on CIFAR-100, a minimised metric, a constraint, two Pareto searches, a simulated parallel run
@@ -14,6 +15,9 @@ status 1 when any history differs.
 torch thread: a predictor fit (NN-Former, fast preset, 100 random cells of the CIFAR-10 table) and a
 100-query guided search (evolution + NN-Former). It reports the medians and the median of the
 per-repeat ratios (this checkout / REV).
+
+``studies`` compares two directories of the same ``nasloop compare`` study (say one run before a
+change and one after) run by run: every run's history, rounds and summary, timings left out.
 
 ``REV`` is any git revision; its files are exported with ``git archive`` into a temporary folder.
 JSON goes to ``benchmarks/results/behaviour-<part>.json``.
@@ -228,6 +232,26 @@ def _search_seconds(code: Path, *, seed: int, out: Path) -> tuple[float, float]:
     return round(wall, 3), round(cpu, 3)
 
 
+def studies(args: argparse.Namespace) -> dict[str, Any]:
+    first, second = Path(args.first), Path(args.second)
+    runs = sorted(p.parent.relative_to(first) for p in first.glob("**/history.jsonl"))
+    if not runs:
+        raise SystemExit(f"{first} holds no run (no history.jsonl below it)")
+    cases = {}
+    for run in runs:
+        if not (second / run / "history.jsonl").exists():
+            cases[str(run)] = {"result": f"missing in {second}"}
+            continue
+        diff = differences(read_run(first / run), read_run(second / run))
+        cases[str(run)] = {"result": "same" if not diff else "different", "differences": diff}
+    counts = {r: sum(c["result"] == r for c in cases.values()) for r in {c["result"] for c in cases.values()}}
+    for run, case in cases.items():
+        if case["result"] != "same":
+            print(f"{run}: {case['result']} {'; '.join(case.get('differences', []))}")
+    print(f"{len(runs)} runs: " + ", ".join(f"{n} {r}" for r, n in sorted(counts.items())))
+    return {"first": str(first), "second": str(second), "counts": counts, "runs": cases}
+
+
 def _head() -> str:
     rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
     dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
@@ -244,16 +268,20 @@ def main() -> None:
     t = sub.add_parser("timing", help="predictor fit and a 100-query search, side by side with --base")
     t.add_argument("--base", required=True)
     t.add_argument("--repeats", type=int, default=5)
-    for p in (h, t):
+    s = sub.add_parser("studies", help="two directories of one compare study, run by run")
+    s.add_argument("first")
+    s.add_argument("second")
+    for p in (h, t, s):
         p.add_argument("--out", default=None, help="JSON file (default: benchmarks/results/behaviour-<part>.json)")
     args = parser.parse_args()
-    result = {"histories": histories, "timing": timing}[args.part](args)
+    result = {"histories": histories, "timing": timing, "studies": studies}[args.part](args)
     out = Path(args.out) if args.out else RESULTS / f"behaviour-{args.part}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {out}")
-    if args.part == "histories" and any(c["result"] in ("different", "fails here") or c.get("same_as_uninterrupted")
-                                        is False for c in result["cases"].values()):
+    cases = result.get("cases") or result.get("runs") or {}
+    if any(c["result"] not in ("same", "not in base") or c.get("same_as_uninterrupted") is False
+           for c in cases.values()):
         sys.exit(1)
 
 
