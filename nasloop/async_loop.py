@@ -5,8 +5,8 @@ worker is free the driver picks the next architecture at once and submits it; ea
 to ``history.jsonl`` the moment it arrives, with its submission number, the worker, and its start
 and finish times (simulated or wall-clock seconds since the run started).
 
-The pick policy is the serial round policy of :class:`~nasloop.engine.SearchEngine`, made
-pending-aware:
+The pick policy is the serial one (:class:`~nasloop.round_policy.RoundPolicy`), made pending-aware
+by what the driver passes it: pending cells count as taken, their classes as queried ones:
 
 * Warm-up: random cells (the serial warm-up's ``n_warmup`` first, then further random ones while
   fewer than ``n_warmup`` results are back, so no worker waits for the first fit).
@@ -42,9 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from nasloop.acquisition import select
 from nasloop.engine import SearchEngine
-from nasloop.errors import ConfigError
 from nasloop.strategies.base import unseen_samples
 from nasloop.types import Evaluation, Record
 
@@ -106,20 +104,15 @@ class AsyncSearchEngine(SearchEngine):
     Args:
         executor: a :class:`nasloop.executors.Executor` (simulated or Dask).
         max_retries: resubmissions of an evaluation whose worker died.
-        in_flight: submissions a killed driver left unfinished (``submitted.jsonl``), submitted again
-            first on resume.
-        submissions_writer: journal of submissions (``submitted.jsonl``), or ``None``.
-        Others as :class:`SearchEngine`.
+        Others as :class:`SearchEngine`; the store journals the submissions (``submitted.jsonl``) and
+        on resume hands back what a killed driver had in flight (submitted again first).
     """
 
-    def __init__(self, *, executor: Any, max_retries: int = 2, in_flight: list[dict[str, Any]] | None = None,
-                 submissions_writer: Any = None, **kwargs: Any) -> None:
+    def __init__(self, *, executor: Any, max_retries: int = 2, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.executor = executor
         self.max_retries = max_retries
-        self.in_flight = list(in_flight or [])
-        self.in_flight_jobs: list[Job] = []  # built from in_flight once the journal is known
-        self.submissions_writer = submissions_writer
+        self.in_flight_jobs: list[Job] = []  # built from the store's in_flight once the journal is known
         self.pending: dict[Hashable, Job] = {}
         self.pending_classes: Counter[Hashable] = Counter()
         self.near_pending: Counter[Hashable] = Counter()  # neighbours of pending cells (with repeats)
@@ -140,9 +133,7 @@ class AsyncSearchEngine(SearchEngine):
 
     # --- main flow -----------------------------------------------------------------------------------
     def run(self) -> None:
-        if len(self.journal) >= self.budget.n_queries:  # a finished run killed before its summary
-            for rec in self.journal[: self.budget.n_queries]:
-                self._accept(rec)
+        if self._finished_before():
             return
         self._emit("start")
         if not self.replay:
@@ -160,23 +151,24 @@ class AsyncSearchEngine(SearchEngine):
                 self._collect_fit(wait=True)
         if self.space_exhausted and self.budget.used_queries < self.budget.n_queries:
             self.stopped = "space exhausted"
-        elif self.budget.used_queries < self.budget.n_queries:
-            self.stopped = "cost" if self.budget.used_cost >= self.budget.max_cost else "time"
+        else:
+            self._stopped_early()
         if self.plan is not None:
             self._close_round()
         self._emit("done")
 
     def _absorb_journal(self) -> None:
         """A resumed real run: the finished results are known; what was in flight goes out again first."""
-        for rec in self.journal:
+        journal = self.store.journal
+        for rec in journal:
             self.budget.charge(rec.cost)
             self._accept(rec, replay=True)
             self._tell(self.space.from_str(rec.arch), rec)
             self.busy_s += float(rec.extra.get("finish", 0.0)) - float(rec.extra.get("start", 0.0))
-        if self.journal:
-            self.n_submitted = max(int(r.extra.get("submitted", r.number)) for r in self.journal)
+        if journal:
+            self.n_submitted = max(int(r.extra.get("submitted", r.number)) for r in journal)
         queued: set[Hashable] = set()
-        for row in self.in_flight:  # a row may repeat: a resume submits what was in flight again
+        for row in self.store.in_flight:  # a row may repeat: a resume submits what was in flight again
             arch = self.space.from_str(row["arch"])
             if arch in self.seen or arch in queued:
                 continue
@@ -185,7 +177,7 @@ class AsyncSearchEngine(SearchEngine):
             self.in_flight_jobs.append(Job(number=int(row["submitted"]), arch=arch, key=row["arch"],
                                            round=int(row.get("round", 0)), mean=row.get("predicted_mean"),
                                            std=row.get("predicted_std")))
-        self.round = max((r.round for r in self.journal), default=0)
+        self.round = max((r.round for r in journal), default=0)
 
     def _fill(self) -> None:
         """Submit picks until every worker is busy or the budget (counting what is in flight) is spent."""
@@ -201,19 +193,19 @@ class AsyncSearchEngine(SearchEngine):
 
     def _submit(self, job: Job) -> None:
         self.pending[job.arch] = job
-        if self.skip_equivalent:
-            self.pending_classes[self._class(job.arch)] += 1
-        self.near_pending.update(self._neighbours(job.arch))
-        if job.attempt == 1 and self.submissions_writer is not None:
-            self.submissions_writer.append({"submitted": job.number, "arch": job.key, "round": job.round,
+        if self.policy.skip_equivalent:
+            self.pending_classes[self.policy.cls(job.arch)] += 1
+        self.near_pending.update(self.policy.neighbours(job.arch))
+        if job.attempt == 1:
+            self.store.append_submission({"submitted": job.number, "arch": job.key, "round": job.round,
                                             "predicted_mean": job.mean, "predicted_std": job.std})
         self.executor.submit(job)
 
     def _release(self, job: Job) -> None:
         del self.pending[job.arch]
-        if self.skip_equivalent:
-            self.pending_classes.subtract([self._class(job.arch)])
-        self.near_pending.subtract(self._neighbours(job.arch))
+        if self.policy.skip_equivalent:
+            self.pending_classes.subtract([self.policy.cls(job.arch)])
+        self.near_pending.subtract(self.policy.neighbours(job.arch))
 
     def _complete(self, out: Outcome) -> None:
         job = out.job
@@ -227,21 +219,15 @@ class AsyncSearchEngine(SearchEngine):
         if out.lost:
             out = replace(out, error=f"worker lost {job.attempt} times")
         rec = self._record(out)
-        n = len(self.records)
-        if self.replay and n < len(self.journal):  # resuming a simulated run: the file holds the answer
-            known = self.journal[n]
-            if known.arch != rec.arch or known.extra.get("submitted") != job.number:
-                raise ConfigError(
-                    f"resume diverged at query {n + 1}: the run now completes {rec.arch} (submission "
-                    f"{job.number}), the history has {known.arch}; the data or code changed since the run "
-                    "started, so start a new run")
+        # Resuming a simulated run: the file holds the answer.
+        known = self.store.completed(len(self.records), rec.arch, job.number) if self.replay else None
+        if known is not None:
             self.budget.charge(known.cost)
             self._accept(known, replay=True)
         else:
             self.budget.charge(rec.cost)
             rec = replace(rec, cum_cost=self.budget.used_cost)
-            if self.history_writer is not None:
-                self.history_writer.append(rec.to_json())
+            self.store.append_record(rec)
             self._accept(rec)
         self._tell(job.arch, rec)
         if job.mean is not None and math.isfinite(self._value(rec)):
@@ -276,7 +262,7 @@ class AsyncSearchEngine(SearchEngine):
         import time
 
         # On the latest training set only: fits planned while another ran are folded into this one.
-        rows = [r for r in self.records if math.isfinite(self._value(r))][: self.fit_plan[-1]]
+        rows = self._training_rows()[: self.fit_plan[-1]]
         graphs = [self._graph(self.space.from_str(r.arch)) for r in rows]
         y = np.array([self._value(r) for r in rows])
         candidate = copy.deepcopy(self.predictor)
@@ -315,27 +301,14 @@ class AsyncSearchEngine(SearchEngine):
         return arch in self.seen or arch in self.pending
 
     def _local_candidates(self) -> list[Hashable]:
-        """Unqueried, unpending neighbours of the best architecture that has any, where a pending
-        pick counts with the predictor's mean as its believed value (kriging believer): while a
-        promising pick is out, the next local picks already search around it instead of using up
-        the incumbent's whole neighbourhood."""
-        believed = [(self._value(r), r.arch) for r in self.records if math.isfinite(self._value(r))]
-        believed += [(float(job.mean), job.key) for job in self.pending.values()
+        """Untaken neighbours of the best architecture that has any, where a pending pick counts with
+        the predictor's mean as its believed value (kriging believer): while a promising pick is out,
+        the next local picks already search around it instead of using up the incumbent's whole
+        neighbourhood. Cells equivalent to a pending one count as taken."""
+        believed = [(True, v, r.arch) for r in self.records if math.isfinite(v := self._value(r))]
+        believed += [(True, float(job.mean), job.key) for job in self.pending.values()
                      if job.mean is not None and math.isfinite(job.mean)]
-        for _, key in sorted(believed, key=lambda pair: pair[0], reverse=True):
-            near = [a for a in self._neighbours(self.space.from_str(key)) if a not in self.seen and self._new_class(a)]
-            if near:
-                return near
-        return []
-
-    def _new_class(self, arch: Hashable) -> bool:
-        # Local picks ask this of every neighbour: a pending cell, or one equivalent to a pending
-        # cell, is as good as queried.
-        if arch in self.pending:
-            return False
-        if self.skip_equivalent and self.pending_classes[self._class(arch)] > 0:
-            return False
-        return super()._new_class(arch)
+        return self.policy.local_candidates(self.policy.incumbents(believed), self._taken, self.pending_classes)
 
     def _next_job(self) -> Job | None:
         self.n_submitted += 1
@@ -372,9 +345,8 @@ class AsyncSearchEngine(SearchEngine):
 
         self.round += 1
         t0 = time.perf_counter()
-        proposals = [a for a in self.strategy.ask(1) if not self._taken(a)]
-        if not proposals:
-            proposals = unseen_samples(self.space, self._round_rng(self.round), 1, exclude={*self.seen, *self.pending})
+        proposals = self.policy.plain_proposals(self.strategy.ask, self._round_rng(self.round),
+                                                {*self.seen, *self.pending})
         self.timers["strategy_s"] += time.perf_counter() - t0
         return proposals[0] if proposals else None
 
@@ -401,14 +373,8 @@ class AsyncSearchEngine(SearchEngine):
         self._maybe_fit()
         rng = self._round_rng(self.round)
         t0 = time.perf_counter()
-        taken = {*self.seen, *self.pending}
-        if self.cfg.n_pool == "all":
-            pool = [a for a in self.space.enumerate() if a not in taken]
-        else:
-            pool = [a for a in dict.fromkeys(self.strategy.ask(self.cfg.n_pool)) if a not in taken]
         k = min(self.cfg.n_per_round, self.budget.remaining)
-        if len(pool) < k:  # a strategy short of ideas: top up with random unseen cells
-            pool += unseen_samples(self.space, rng, k - len(pool), exclude={*taken, *pool})
+        pool = self.policy.round_pool(self.strategy.ask, k, rng, {*self.seen, *self.pending})
         self.timers["strategy_s"] += time.perf_counter() - t0
         mean, std = self._score(pool)
         self.plan = _Round(pool=pool, mean=mean, std=std, rng=rng, local_left=min(self.cfg.n_local, k), left=k)
@@ -430,7 +396,7 @@ class AsyncSearchEngine(SearchEngine):
             near = self._local_candidates()
             if near:
                 near_mean, near_std = self._score(near)
-                i = select(near_mean, near_std, 1, rule=self.cfg.acquisition, beta=self.cfg.ucb_beta, rng=plan.rng)[0]
+                i = self.policy.pick_one(near_mean, near_std, plan.rng)
                 return near[i], float(near_mean[i]), float(near_std[i])
         return self._pool_pick(plan)
 
@@ -438,22 +404,9 @@ class AsyncSearchEngine(SearchEngine):
         """The best-ranked pool cell that is untaken, of a new class and not next to a pending cell;
         when none is left, the best-ranked untaken one."""
         if plan.ranked is None:
-            rest = [i for i, arch in enumerate(plan.pool) if not self._taken(arch)]
-            plan.ranked = [rest[i] for i in select(plan.mean[rest], plan.std[rest], len(rest),
-                                                   rule=self.cfg.acquisition, beta=self.cfg.ucb_beta,
-                                                   rng=plan.rng)] if rest else []
-        fallback = None
-        for i in plan.ranked:
-            arch = plan.pool[i]
-            if self._taken(arch):
-                continue
-            if fallback is None:
-                fallback = i
-            if self._new_class(arch) and self.near_pending[arch] <= 0:
-                return arch, float(plan.mean[i]), float(plan.std[i])
-        if fallback is None:
-            return None
-        return plan.pool[fallback], float(plan.mean[fallback]), float(plan.std[fallback])
+            plan.ranked = self.policy.rank(plan.pool, plan.mean, plan.std, plan.rng, self._taken)
+        i = self.policy.next_pool_pick(plan.ranked, plan.pool, self._taken, self.pending_classes, self.near_pending)
+        return None if i is None else (plan.pool[i], float(plan.mean[i]), float(plan.std[i]))
 
     # --- what summary.json adds ----------------------------------------------------------------------
     def parallel_summary(self) -> dict[str, Any]:

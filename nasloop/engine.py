@@ -1,17 +1,21 @@
-"""The round machinery behind :func:`nasloop.loop.run_search` (one :class:`SearchEngine` per run).
+"""The driver of a run: one :class:`SearchEngine` per :func:`nasloop.loop.run_search` call.
 
-Replay: a resumed run starts from the beginning with the records of ``history.jsonl`` as a journal.
-Each query the loop makes is first answered from the journal (and checked to be the same architecture
-in the same round); where the journal ends the benchmark is asked. Every random stream is derived from
-the seed, so the strategy, the predictor (warm starts included) and the round generators come out in
-the state the uninterrupted run had.
+A run has three parts, each in its own module so that each can be read and changed alone:
+
+* the driver (here): the budget, the warm-up, the round loop, when the predictor is (re)fitted,
+  results joining the run's state, callbacks, ``rounds.jsonl`` rows and the summary;
+* the round policy (:mod:`nasloop.round_policy`): which cells a round considers and picks, pure;
+* the run store (:mod:`nasloop.run_store`): the run directory, the journal a resumed run replays,
+  predictor snapshots.
+
+The parallel driver (:mod:`nasloop.async_loop`) and the Pareto one (:mod:`nasloop.multiobjective`)
+subclass this one and use the same policy and store.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -20,10 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from nasloop.acquisition import select
 from nasloop.budget import Budget
 from nasloop.errors import ConfigError
 from nasloop.objectives import ColumnModels, Goal, Objective, table_optimum, weigh_by_feasibility
+from nasloop.round_policy import RoundPolicy
+from nasloop.run_store import RunStore
 from nasloop.search_config import SearchConfig
 from nasloop.space import graph_for
 from nasloop.strategies.base import unseen_samples
@@ -61,125 +66,50 @@ class SearchProgress:
 Callback = Callable[[SearchProgress], None]
 
 
-class Snapshots:
-    """The predictor after its latest fit, as tensors (``predictor.pt``) plus JSON (``predictor.json``).
-
-    Resume loads it instead of redoing the fits of the finished rounds. Nothing executable is read:
-    the tensors load with ``torch.load(weights_only=True)`` into the predictor the run builds from its
-    registered name, through the predictor's ``restore_state``. Predictors without
-    ``snapshot_state`` / ``restore_state`` (the random forest, most plug-ins) are refitted fit by fit
-    instead, which gives the same state because fits are deterministic. The JSON records the SHA-256
-    of the tensor file; a pair that does not match (a kill between the two renames) is ignored.
-
-    Args:
-        directory: the run directory.
-    """
-
-    TENSORS, META = "predictor.pt", "predictor.json"
-
-    def __init__(self, directory: str | Path) -> None:
-        self.directory = Path(directory)
-
-    def save(self, n_fits: int, predictor: Any) -> None:
-        import hashlib
-        import io
-
-        import torch
-
-        from nasloop.rundir import atomic_write_json
-
-        state = predictor.snapshot_state() if hasattr(predictor, "snapshot_state") else None
-        if state is None:
-            return
-        tensors, meta = state
-        buffer = io.BytesIO()
-        torch.save(tensors, buffer)
-        blob = buffer.getvalue()
-        tmp = self.directory / f".{self.TENSORS}.tmp"
-        tmp.write_bytes(blob)
-        os.replace(tmp, self.directory / self.TENSORS)
-        atomic_write_json(self.directory / self.META, {"n_fits": n_fits, "sha256": hashlib.sha256(blob).hexdigest(),
-                                                       "state": meta})
-
-    def load_into(self, predictor: Any, max_fits: int) -> int:
-        """Restore the snapshot into ``predictor``; the number of fits it holds (0: nothing loaded)."""
-        import hashlib
-        import io
-        import json
-
-        if not hasattr(predictor, "restore_state"):
-            return 0
-        try:
-            meta = json.loads((self.directory / self.META).read_text(encoding="utf-8"))
-            blob = (self.directory / self.TENSORS).read_bytes()
-        except FileNotFoundError:
-            return 0
-        except (OSError, ValueError) as exc:
-            log.warning("ignoring the predictor snapshot in %s (%s)", self.directory, exc)
-            return 0
-        n_fits = meta.get("n_fits") if isinstance(meta, dict) else None
-        if not isinstance(n_fits, int) or not 0 < n_fits <= max_fits \
-                or meta.get("sha256") != hashlib.sha256(blob).hexdigest():
-            return 0
-        import torch
-
-        try:
-            tensors = torch.load(io.BytesIO(blob), weights_only=True, map_location="cpu")
-            predictor.restore_state(tensors, meta["state"])
-        except Exception as exc:  # a damaged or foreign snapshot: refitting is always possible
-            log.warning("ignoring the predictor snapshot in %s (%s: %s)", self.directory, type(exc).__name__, exc)
-            return 0
-        return n_fits
-
-
 class SearchEngine:
-    """One run: its history, best so far, predictor-quality pairs and timers; :meth:`run` runs it.
+    """The driver of one run: budget, warm-up, rounds, fits, results, callbacks; :meth:`run` runs it.
 
-    Args are the built parts of the run; ``journal`` holds the records of a resumed run, and the
-    writers (``None`` for in-memory runs) receive new ``history.jsonl`` / ``rounds.jsonl`` lines.
+    What to pick is asked of :attr:`policy` (:class:`~nasloop.round_policy.RoundPolicy`), what was
+    already known and where results go of :attr:`store` (:class:`~nasloop.run_store.RunStore`). A
+    result enters through :meth:`_accept` (the run's state) and :meth:`_tell` (the strategy), which
+    assume nothing about the order results come in: :class:`~nasloop.async_loop.AsyncSearchEngine`
+    overrides only how picks are dispatched and collected.
+
+    Args are the built parts of the run; ``store`` is the run's store (default: in memory).
     """
 
     def __init__(self, *, space, benchmark, strategy, predictor, budget: Budget, metric: str,
-                 cfg: SearchConfig, loop_seed: int, journal: list[Record], history_writer, rounds_writer,
-                 logged_rounds: int, callback: Callback | None, snapshots: Snapshots | None = None,
-                 logged_fit_s: float = 0.0, goal: Goal | None = None, columns: ColumnModels | None = None) -> None:
+                 cfg: SearchConfig, loop_seed: int, store: RunStore | None = None, callback: Callback | None = None,
+                 goal: Goal | None = None, columns: ColumnModels | None = None) -> None:
         self.space, self.benchmark, self.strategy, self.predictor = space, benchmark, strategy, predictor
         # The engine maximises goal.signed (sign · metric); constraints decide which results count.
         self.goal = goal if goal is not None else Goal((Objective(metric),))
         self.columns = columns  # predictors of the constraint columns (predictor runs only)
         self.budget, self.metric, self.cfg, self.loop_seed = budget, metric, cfg, loop_seed
-        self.journal, self.history_writer, self.rounds_writer = journal, history_writer, rounds_writer
-        self.logged_rounds, self.callback = logged_rounds, callback
-        self.logged_fit_s = logged_fit_s  # fitting seconds of earlier processes of a resumed run
+        self.store = store if store is not None else RunStore()
+        self.policy = RoundPolicy(space, cfg, skip_equivalent=cfg.skip_equivalent and predictor is not None)
+        self.callback = callback
         self.records: list[Record] = []
         self.seen: dict[Hashable, Record] = {}
-        # Equivalence classes (space.canonical) of the queried architectures, kept when picks skip
-        # equivalent cells; canonical forms are cached (NB101's costs milliseconds).
-        self.skip_equivalent = cfg.skip_equivalent and predictor is not None
-        self.seen_classes: set[Hashable] = set()
-        self.class_cache: dict[Hashable, Hashable] = {}
         self.best: Record | None = None
         self.pairs: list[tuple[float, float]] = []  # (predicted mean, true value) of predictor picks
         self.graphs: dict[Hashable, Any] = {}
-        self.neighbour_cache: dict[Hashable, tuple[Hashable, ...]] = {}
         self.n_fit_at: int | None = None
         self.fit_plan: list[int] = []  # training-set size of every fit due so far, in order
         self.fits_done = 0  # fits the predictor object has been through
-        self.snapshots = snapshots
         self.round = 0
         self.stopped = "budget"
         # Where the run's time goes: predictor fits, predictor scoring (pool and local picks),
         # the strategy's proposals and the benchmark's evaluations (true queries).
         self.timers = {"fit_s": 0.0, "score_s": 0.0, "strategy_s": 0.0, "evaluate_s": 0.0}
         self.t_start = time.perf_counter()
+        journal = self.store.journal
         self.t_live: float | None = None if journal else self.t_start
         self.time_offset = journal[-1].time if journal else 0.0
 
     # --- main flow -----------------------------------------------------------------------------------
     def run(self) -> None:
-        if len(self.journal) >= self.budget.n_queries:  # a finished run killed before its summary
-            for rec in self.journal[: self.budget.n_queries]:
-                self._accept(rec)
+        if self._finished_before():
             return
         self._emit("start")
         if self.predictor is not None:
@@ -193,9 +123,21 @@ class SearchEngine:
                 break
             self.round += 1
         else:
-            if self.budget.used_queries < self.budget.n_queries:
-                self.stopped = "cost" if self.budget.used_cost >= self.budget.max_cost else "time"
+            self._stopped_early()
         self._emit("done")
+
+    def _finished_before(self) -> bool:
+        """A finished run killed before its summary: take its results and run nothing."""
+        journal = self.store.journal
+        if len(journal) < self.budget.n_queries:
+            return False
+        for rec in journal[: self.budget.n_queries]:
+            self._accept(rec)
+        return True
+
+    def _stopped_early(self) -> None:
+        if self.budget.used_queries < self.budget.n_queries:
+            self.stopped = "cost" if self.budget.used_cost >= self.budget.max_cost else "time"
 
     def _warmup(self) -> None:
         rng = self._round_rng(0)
@@ -208,9 +150,7 @@ class SearchEngine:
 
     def _plain_round(self) -> int:
         t0 = time.perf_counter()
-        proposals = self._fresh(self.strategy.ask(1))
-        if not proposals:
-            proposals = unseen_samples(self.space, self._round_rng(self.round), 1, exclude=self.seen)
+        proposals = self.policy.plain_proposals(self.strategy.ask, self._round_rng(self.round), self.seen)
         self.timers["strategy_s"] += time.perf_counter() - t0
         for arch in proposals[:1]:
             self._tell(arch, self._query(arch, round_=self.round))
@@ -238,35 +178,31 @@ class SearchEngine:
             if not near or self.budget.exhausted:
                 break
             near_mean, near_std = self._score(near)
-            i = select(near_mean, near_std, 1, rule=self.cfg.acquisition, beta=self.cfg.ucb_beta, rng=rng)[0]
+            i = self.policy.pick_one(near_mean, near_std, rng)
             done.append(self._pick_and_query(near[i], float(near_mean[i]), float(near_std[i])))
         # The rest from the whole pool, by the scores of the round's start (the predictor is unchanged).
-        rest = [i for i, arch in enumerate(pool) if arch not in self.seen]
-        n_rest = min(k - len(done), len(rest))
-        ranked = [rest[i] for i in select(mean[rest], std[rest], len(rest), rule=self.cfg.acquisition,
-                                            beta=self.cfg.ucb_beta, rng=rng)] if n_rest > 0 else []
-        for i in self._prefer_new_classes(ranked, pool, n_rest):
+        n_rest = min(k - len(done), sum(arch not in self.seen for arch in pool))
+        ranked = self.policy.rank(pool, mean, std, rng, self.seen.__contains__) if n_rest > 0 else []
+        for i in self.policy.prefer_new_classes(ranked, pool, n_rest):
             if self.budget.exhausted:
                 break
             done.append(self._pick_and_query(pool[i], float(mean[i]), float(std[i])))
-        for arch in pool:  # turned down: the strategy learns nothing from these
-            if arch not in self.seen:
-                self.strategy.discard(arch)
-        self.pairs += [p for p in done if math.isfinite(p[1])]
-        self._log_round(self.round, n_pool=len(pool), picks=done)
+        self._end_round(pool, done)
         return len(done)
 
+    def _end_round(self, pool: list[Hashable], picks: list[tuple[float, float]]) -> None:
+        """Discard the pool's cells not picked (the strategy learns nothing from these) and log the round."""
+        for arch in pool:
+            if arch not in self.seen:
+                self.strategy.discard(arch)
+        self.pairs += [p for p in picks if math.isfinite(p[1])]
+        self._log_round(self.round, n_pool=len(pool), picks=picks)
+
     def _round_pool(self, rng: np.random.Generator) -> tuple[list[Hashable], int]:
-        """The round's candidates (the strategy's proposals, or every unqueried cell under
-        ``n_pool="all"``) and how many picks the round makes."""
+        """The round's candidates and how many picks the round makes (timed as the strategy's)."""
         t0 = time.perf_counter()
-        if self.cfg.n_pool == "all":
-            pool = [a for a in self.space.enumerate() if a not in self.seen]
-        else:
-            pool = self._fresh(self.strategy.ask(self.cfg.n_pool))
         k = min(self.cfg.n_per_round, self.budget.remaining)
-        if len(pool) < k:  # a strategy short of ideas: top up with random unseen cells
-            pool += unseen_samples(self.space, rng, k - len(pool), exclude={*self.seen, *pool})
+        pool = self.policy.round_pool(self.strategy.ask, k, rng, self.seen)
         self.timers["strategy_s"] += time.perf_counter() - t0
         return pool, k
 
@@ -290,50 +226,8 @@ class SearchEngine:
     def _local_candidates(self) -> list[Hashable]:
         """Unqueried neighbours of the best architecture so far that has any (none before the first
         finite result)."""
-        ranked = sorted((r for r in self.records if math.isfinite(self._value(r))),
-                        key=lambda r: (self._feasible(r), self._value(r)), reverse=True)
-        for rec in ranked:
-            near = [a for a in self._neighbours(self.space.from_str(rec.arch))
-                    if a not in self.seen and self._new_class(a)]
-            if near:
-                return near
-        return []
-
-    def _class(self, arch: Hashable) -> Hashable:
-        out = self.class_cache.get(arch)
-        if out is None:
-            out = self.class_cache[arch] = self.space.canonical(arch)
-        return out
-
-    def _new_class(self, arch: Hashable) -> bool:
-        """Whether ``arch`` may be picked: with ``skip_equivalent``, no queried architecture is
-        equivalent to it (the same function under another labelling, by ``space.canonical``)."""
-        return not self.skip_equivalent or self._class(arch) not in self.seen_classes
-
-    def _prefer_new_classes(self, ranked: list[int], pool: list[Hashable], n: int) -> list[int]:
-        """The first ``n`` of the pool indices ``ranked`` (best first), passing over architectures
-        equivalent to a queried one or to an earlier pick; those fill up only when nothing else is left."""
-        if not self.skip_equivalent:
-            return ranked[:n]
-        picks: list[int] = []
-        taken: set[Hashable] = set()
-        for i in ranked:
-            if len(picks) == n:
-                return picks
-            cls = self._class(pool[i])
-            if cls not in self.seen_classes and cls not in taken:
-                picks.append(i)
-                taken.add(cls)
-        chosen = set(picks)
-        return picks + [i for i in ranked if i not in chosen][: n - len(picks)]
-
-    def _neighbours(self, arch: Hashable) -> tuple[Hashable, ...]:
-        """``space.neighbours(arch)`` without repeats, in the space's order (ties in the picks depend on
-        it), computed once per architecture."""
-        out = self.neighbour_cache.get(arch)
-        if out is None:
-            out = self.neighbour_cache[arch] = tuple(dict.fromkeys(self.space.neighbours(arch)))
-        return out
+        results = [(self._feasible(r), v, r.arch) for r in self.records if math.isfinite(v := self._value(r))]
+        return self.policy.local_candidates(self.policy.incumbents(results), self.seen.__contains__)
 
     def _replay_round(self, pool: list[Hashable], journaled: list[Record]) -> int:
         """A round the history holds completely: the strategy sees what it saw, the predictor rests."""
@@ -342,7 +236,7 @@ class SearchEngine:
         for rec in journaled:
             arch = self.space.from_str(rec.arch)
             # A pick came from the pool or, as a local pick, from the neighbours of a cell seen before it.
-            if arch not in in_pool and not any(arch in self._neighbours(seen) for seen in self.seen):
+            if arch not in in_pool and not any(arch in self.policy.neighbours(seen) for seen in self.seen):
                 raise ConfigError(
                     f"resume diverged in round {self.round}: the history's {rec.arch} is neither among the "
                     "candidates the strategy proposes now nor next to a queried architecture; the data or "
@@ -351,20 +245,17 @@ class SearchEngine:
             self._tell(arch, self._query(arch, round_=self.round))
             if rec.predicted_mean is not None:
                 done.append((float(rec.predicted_mean), self._value(rec)))
-        for arch in pool:
-            if arch not in self.seen:
-                self.strategy.discard(arch)
-        self.pairs += [p for p in done if math.isfinite(p[1])]
-        self._log_round(self.round, n_pool=len(pool), picks=done)
+        self._end_round(pool, done)
         return len(journaled)
 
-    # --- pieces ----------------------------------------------------------------------------------------
+    # --- fits ---------------------------------------------------------------------------------------------
     def _journaled_round(self) -> list[Record] | None:
         """The current round's records when the journal holds all of them (``None`` otherwise)."""
-        start = len(self.records)
         k = min(self.cfg.n_per_round, self.budget.remaining)
-        rows = [r for r in self.journal[start : start + k] if r.round == self.round]
-        return rows if rows and len(rows) == k else None
+        return self.store.journaled_round(len(self.records), k, self.round)
+
+    def _training_rows(self) -> list[Record]:
+        return [r for r in self.records if math.isfinite(self._value(r))]
 
     def _maybe_fit(self, *, defer: bool = False) -> None:
         """Plan a fit when one is due; run it now unless the round is replayed from the journal."""
@@ -386,15 +277,15 @@ class SearchEngine:
         target = len(self.fit_plan)
         if self.columns is not None and self.columns.fits_done < target:
             t0 = time.perf_counter()
-            self.columns.ensure(self.fit_plan, [r for r in self.records if math.isfinite(self._value(r))])
+            self.columns.ensure(self.fit_plan, self._training_rows())
             self.timers["fit_s"] += time.perf_counter() - t0
         if self.fits_done == target:
             return
-        if self.fits_done == 0 and self.snapshots is not None:
+        if self.fits_done == 0:
             # Only a resumed run can find a snapshot ahead of its predictor, and only before its first
             # fit here; later snapshots are this engine's own saves.
-            self.fits_done = self.snapshots.load_into(self.predictor, target)
-        train = [r for r in self.records if math.isfinite(self._value(r))]
+            self.fits_done = self.store.load_snapshot(self.predictor, target)
+        train = self._training_rows()
         for i in range(self.fits_done, target):
             rows = train[: self.fit_plan[i]]
             self._emit("fit")
@@ -403,26 +294,20 @@ class SearchEngine:
             self.predictor.fit(graphs, np.array([self._value(r) for r in rows]))
             self.timers["fit_s"] += time.perf_counter() - t0
             self.fits_done = i + 1
-            if self.snapshots is not None:
-                self.snapshots.save(self.fits_done, self.predictor)
+            self.store.save_snapshot(self.fits_done, self.predictor)
 
+    # --- results ------------------------------------------------------------------------------------------
     def _query(self, arch: Hashable, *, round_: int, mean: float | None = None, std: float | None = None) -> Record:
         """The true result of ``arch``: from the history when known (never charged twice)."""
         if arch in self.seen:
             return self.seen[arch]
         key = self.space.to_str(arch)
         n = len(self.records)
-        if n < len(self.journal):  # replaying a resumed run: the file holds the answer
-            rec = self.journal[n]
-            if rec.arch != key or rec.round != round_:
-                raise ConfigError(
-                    f"resume diverged at query {n + 1}: the run now picks {key} in round {round_}, the "
-                    f"history has {rec.arch} in round {rec.round}; the data or code changed since the "
-                    "run started, so start a new run"
-                )
-            self.budget.charge(rec.cost)
-            self._accept(rec, replay=True)
-            return rec
+        known = self.store.replayed(n, key, round_)
+        if known is not None:  # replaying a resumed run: the file holds the answer
+            self.budget.charge(known.cost)
+            self._accept(known, replay=True)
+            return known
         if self.t_live is None:
             self.t_live = time.perf_counter()
         t0 = time.perf_counter()
@@ -436,17 +321,16 @@ class SearchEngine:
             # constrained runs mark every result feasible or not (infeasible ones are charged too)
             extra={"feasible": self.goal.feasible(evaluation.metrics)} if self.goal.constraints else {},
         )
-        if self.history_writer is not None:
-            self.history_writer.append(rec.to_json())
+        self.store.append_record(rec)
         self._accept(rec)
         return rec
 
     def _accept(self, rec: Record, *, replay: bool = False) -> None:
+        """A true result joins the run's state (in whatever order results arrive)."""
         self.records.append(rec)
         arch = self.space.from_str(rec.arch)
         self.seen[arch] = rec
-        if self.skip_equivalent:
-            self.seen_classes.add(self._class(arch))
+        self.policy.note_queried(arch)
         value = self._value(rec)
         if math.isfinite(value) and self._feasible(rec) and (self.best is None or value > self._value(self.best)):
             self.best = rec
@@ -460,12 +344,6 @@ class SearchEngine:
 
     def _feasible(self, rec: Record) -> bool:
         return self.goal.feasible(rec.metrics)
-
-    def _fresh(self, proposals: list[Hashable]) -> list[Hashable]:
-        out = [a for a in dict.fromkeys(proposals) if a not in self.seen]
-        if len(out) < len(proposals):
-            log.debug("dropped %d repeated or already-queried proposals", len(proposals) - len(out))
-        return out
 
     def _graph(self, arch: Hashable) -> Any:
         graph = self.graphs.get(arch)
@@ -482,6 +360,7 @@ class SearchEngine:
     def _round_rng(self, round_: int) -> np.random.Generator:
         return np.random.default_rng([self.loop_seed, round_])
 
+    # --- reporting ------------------------------------------------------------------------------------------
     def tau(self, pairs: list[tuple[float, float]] | None = None) -> float | None:
         pairs = self.pairs if pairs is None else pairs
         if len(pairs) < 2:
@@ -500,11 +379,10 @@ class SearchEngine:
             "tau_round": self.tau([p for p in picks if math.isfinite(p[1])]),
             "tau_cum": self.tau(),
             "best": self._raw(self.best),
-            "fit_s": round(self.logged_fit_s + self.timers["fit_s"], 4),
+            "fit_s": round(self.store.logged_fit_s + self.timers["fit_s"], 4),
         }
         log.info("round %d: %d queries, best %s, tau %s", round_, row["n_queries"], row["best"], row["tau_cum"])
-        if self.rounds_writer is not None and round_ > self.logged_rounds:
-            self.rounds_writer.append(row)
+        self.store.append_round(row)
         self._emit("round")
 
     def _emit(self, phase: str, *, replay: bool = False) -> None:

@@ -215,9 +215,6 @@ def _worker_identity() -> dict[str, str]:
         return {"worker": f"pid-{os.getpid()}", "address": ""}
 
 
-SUBMITTED = "submitted.jsonl"  # a parallel run's submissions, in order: what a killed driver had in flight
-
-
 def connect_client(execution: Execution) -> Any:
     """A client of the running cluster ``execution`` names; one ``ConfigError`` line when unreachable."""
     from distributed import Client
@@ -231,8 +228,7 @@ def connect_client(execution: Execution) -> Any:
         raise ConfigError(f"cannot reach the Dask scheduler {where}: {str(exc).splitlines()[0]}") from None
 
 
-def parallel_engine(execution: Execution, parts: dict[str, Any], *, recipe: BenchmarkRecipe | None,
-                    run_dir: Any) -> Any:
+def parallel_engine(execution: Execution, parts: dict[str, Any], *, recipe: BenchmarkRecipe | None) -> Any:
     """The :class:`~nasloop.async_loop.AsyncSearchEngine` of a parallel run, with its executor."""
     from nasloop.async_loop import AsyncSearchEngine
     from nasloop.simulate import SimulatedExecutor
@@ -240,21 +236,10 @@ def parallel_engine(execution: Execution, parts: dict[str, Any], *, recipe: Benc
     if execution.simulate:
         return AsyncSearchEngine(executor=SimulatedExecutor(parts["benchmark"], execution.workers),
                                  max_retries=execution.max_retries, **parts)
-    from nasloop.history import JsonlWriter, read_jsonl
-
-    in_flight: list[dict[str, Any]] = []
-    writer = None
-    if run_dir is not None:
-        path = run_dir / SUBMITTED
-        if parts["journal"]:
-            done = {r.arch for r in parts["journal"]}
-            in_flight = [row for row in read_jsonl(path) if row.get("arch") not in done]
-        writer = JsonlWriter(path)
     # a resumed run's times go on from its last result
-    offset = max((float(r.extra.get("finish", r.time)) for r in parts["journal"]), default=0.0)
+    offset = max((float(r.extra.get("finish", r.time)) for r in parts["store"].journal), default=0.0)
     executor = DaskExecutor(execution, recipe if recipe is not None else parts["benchmark"], time_offset=offset)
-    return AsyncSearchEngine(executor=executor, max_retries=execution.max_retries, in_flight=in_flight,
-                             submissions_writer=writer, **parts)
+    return AsyncSearchEngine(executor=executor, max_retries=execution.max_retries, **parts)
 
 
 class DaskExecutor:

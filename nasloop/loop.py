@@ -15,7 +15,6 @@ warm-started fits; a kill at any point loses nothing and repeats no true query.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -29,12 +28,12 @@ import numpy as np
 from nasloop import rundir
 from nasloop.benchmark import DataSource, resolved_sources
 from nasloop.budget import Budget
-from nasloop.engine import Callback, SearchEngine, SearchProgress, Snapshots, summarize
+from nasloop.engine import Callback, SearchEngine, SearchProgress, summarize
 from nasloop.errors import ConfigError
 from nasloop.fingerprint import check_unchanged, fingerprints
-from nasloop.history import JsonlWriter, read_history, read_jsonl
 from nasloop.locks import DirectoryLock
 from nasloop.objectives import DEVICE_COLUMNS, ColumnModels, Goal, Objective, build_goal, split_metric
+from nasloop.run_store import DirectoryStore, RunStore
 from nasloop.search_config import SearchConfig, choose_metrics, resolve_pool
 from nasloop.space import SearchSpace
 from nasloop.types import Record
@@ -309,55 +308,35 @@ def _run_locked(payload: dict[str, Any], *, run_dir: Path | None, resume: bool, 
                 cfg: SearchConfig, loop_seed: int, callback: Callback | None, goal: Goal,
                 columns: ColumnModels | None, execution: Any = None, recipe: Any = None) -> SearchResult:
     """The part of :func:`run_search` that reads and writes the run directory (its lock is held)."""
-    journal: list[Record] = []
-    logged_rounds, logged_fit_s = -1, 0.0
-    if resume:
-        assert run_dir is not None
-        stored = _check_same_config(run_dir, payload)
-        journal = read_history(run_dir / rundir.HISTORY) if (run_dir / rundir.HISTORY).exists() else []
-        if stored.get("budget") != budget.n_queries:
-            if execution is not None and not execution.serial:
-                raise ConfigError(f"{run_dir} is a parallel run; its budget ({stored.get('budget')}) cannot change "
-                                  "on resume (what was in flight depends on it)")
-            _change_budget(run_dir, stored, budget.n_queries, journal)
-        if len(journal) < budget.n_queries:
-            _drop_last_round_rows(run_dir, journal)
-        logged = read_jsonl(run_dir / rundir.ROUNDS)
-        logged_rounds = max((int(r["round"]) for r in logged), default=-1)
-        # rounds.jsonl's fit_s is cumulative: rows this process adds continue from the last kept one.
-        logged_fit_s = max((float(r.get("fit_s") or 0.0) for r in logged), default=0.0)
-
-    writers = (
-        (JsonlWriter(run_dir / rundir.HISTORY), JsonlWriter(run_dir / rundir.ROUNDS))
-        if run_dir is not None else (None, None)
-    )
+    parallel = execution is not None and not execution.serial
+    store = RunStore()
+    if run_dir is not None:
+        stored = _check_same_config(run_dir, payload) if resume else {}
+        store = DirectoryStore(run_dir, resume=resume, n_queries=budget.n_queries, stored_budget=stored.get("budget"),
+                               parallel=parallel, submissions=parallel and not execution.simulate,
+                               snapshots=predictor_obj is not None and not parallel)
     parts = dict(
         space=space_obj, benchmark=benchmark, strategy=strategy_obj, predictor=predictor_obj,
-        budget=budget, metric=metric, cfg=resolve_pool(cfg, space_obj), loop_seed=loop_seed, journal=journal,
-        history_writer=writers[0], rounds_writer=writers[1], logged_rounds=logged_rounds,
-        logged_fit_s=logged_fit_s, callback=callback, goal=goal, columns=columns,
+        budget=budget, metric=metric, cfg=resolve_pool(cfg, space_obj), loop_seed=loop_seed, store=store,
+        callback=callback, goal=goal, columns=columns,
     )
-    parallel = execution is not None and not execution.serial
     summary_fn = summarize
     try:
         if parallel:
             from nasloop.executors import parallel_engine
 
-            search = parallel_engine(execution, parts, recipe=recipe, run_dir=run_dir)
+            search = parallel_engine(execution, parts, recipe=recipe)
         else:
             engine_class = SearchEngine
             if goal.multi:
                 from nasloop.multiobjective import MultiObjectiveEngine, summarize_pareto
 
                 engine_class, summary_fn = MultiObjectiveEngine, summarize_pareto
-            search = engine_class(**parts, snapshots=Snapshots(run_dir) if run_dir is not None
-                                  and predictor_obj is not None else None)
+            search = engine_class(**parts)
         search.run()
     finally:
-        for w in writers:
-            if w is not None:
-                w.close()
-    summary = summary_fn(search, payload, report=report, run_dir=run_dir, resumed=bool(journal))
+        store.close()
+    summary = summary_fn(search, payload, report=report, run_dir=run_dir, resumed=store.resumed)
     if parallel:
         summary["parallel"] = search.parallel_summary()
     if run_dir is not None:
@@ -685,38 +664,6 @@ def _check_same_config(run_dir: Path, payload: dict[str, Any]) -> dict[str, Any]
         rundir.atomic_write_json(run_dir / rundir.CONFIG,
                                  {**rundir.read_config(run_dir), "data_files": payload["data_files"]})
     return stored
-
-
-def _change_budget(run_dir: Path, stored: dict[str, Any], n_queries: int, journal: list[Record]) -> None:
-    """Give a resumed run another query budget (``--resume DIR --budget N``).
-
-    Every decision before the old budget ran out is one the run would also have made with the new
-    budget, except in a last round cut short by it, and the replay finishes that round live. So the
-    extended run's history is the one a run started with the new budget would have.
-    """
-    if len(journal) > n_queries:
-        raise ConfigError(f"{run_dir} already holds {len(journal)} queries (its budget was {stored.get('budget')}); "
-                          f"resume it with --budget {len(journal)} or more")
-    # The summary describes the shorter run; the new one is written when the run ends.
-    (run_dir / rundir.SUMMARY).unlink(missing_ok=True)
-    config = rundir.read_config(run_dir)  # as written: `stored` has legacy search options filled in
-    rundir.atomic_write_json(run_dir / rundir.CONFIG, {**config, "budget": n_queries})
-    log.info("%s: budget %s -> %d queries", run_dir, stored.get("budget"), n_queries)
-
-
-def _drop_last_round_rows(run_dir: Path, journal: list[Record]) -> None:
-    """Before a run goes on, forget the ``rounds.jsonl`` rows of its last journaled round and later.
-
-    That round may be unfinished (killed mid-round) or cut short by a smaller budget; the replay logs
-    it again once it is complete. Rewritten atomically, so a kill here loses nothing.
-    """
-    path = run_dir / rundir.ROUNDS
-    if not journal or not path.exists():
-        return
-    rows = read_jsonl(path)
-    keep = [row for row in rows if int(row["round"]) < journal[-1].round]
-    if len(keep) < len(rows):
-        rundir.atomic_write_text(path, "".join(json.dumps(row) + "\n" for row in keep))
 
 
 def _norm(value: Any) -> Any:

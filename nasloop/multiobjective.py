@@ -91,7 +91,11 @@ def make_mo_strategy(name: str, space: SearchSpace, goal: Goal, *, seed: int = 0
 
 
 class MultiObjectiveEngine(SearchEngine):
-    """The search engine of a Pareto search: vector results, the front and its hypervolume."""
+    """The driver of a Pareto search: vector results, the front and its hypervolume.
+
+    It shares the serial driver's budget, warm-up, fits, replay and logging, the round policy's pool,
+    neighbours and equivalence classes, and the store; only the pick rule (hypervolume improvement,
+    one pick at a time) is its own."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -133,8 +137,8 @@ class MultiObjectiveEngine(SearchEngine):
     def _front_neighbours(self) -> list[Hashable]:
         out: dict[Hashable, None] = {}
         for j in self.front:
-            for a in self._neighbours(self.space.from_str(self.records[j].arch)):
-                if a not in self.seen and self._new_class(a):
+            for a in self.policy.neighbours(self.space.from_str(self.records[j].arch)):
+                if a not in self.seen and self.policy.open_class(a):
                     out[a] = None
         return list(out)
 
@@ -160,7 +164,7 @@ class MultiObjectiveEngine(SearchEngine):
             # neighbours of the cells on the front, the rest from the strategy's pool.
             near = self._front_neighbours() if j < self.cfg.n_local else []
             cands = near or list(dict.fromkeys([a for a in pool if a not in self.seen] + self._front_neighbours()))
-            cands = [a for a in cands if self._new_class(a)] or [a for a in cands if a not in self.seen]
+            cands = [a for a in cands if self.policy.open_class(a)] or [a for a in cands if a not in self.seen]
             if not cands:
                 break
             new = [a for a in cands if a not in scored]
@@ -173,11 +177,7 @@ class MultiObjectiveEngine(SearchEngine):
             i = int(np.argmax(gain))
             arch = cands[i]
             done.append(self._pick_and_query(arch, float(points[i][0]), scored[arch][1]))
-        for arch in pool:
-            if arch not in self.seen:
-                self.strategy.discard(arch)
-        self.pairs += [p for p in done if math.isfinite(p[1])]
-        self._log_round(self.round, n_pool=len(pool), picks=done)
+        self._end_round(pool, done)
         return len(done)
 
 

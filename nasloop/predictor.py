@@ -45,10 +45,14 @@ class Predictor(ABC):
             (NN-Former: ``"pruned"``, NAR-Former V2: ``"full"``); spaces fall back to their default.
         caller_options: the :data:`CALLER_OPTIONS` this class's constructor takes; callers pass
             these and no others (default: none).
+        supports_snapshots: the class implements :meth:`snapshot_state` / :meth:`restore_state`, so
+            a run directory keeps the fitted predictor and a resumed run loads it instead of refitting
+            (default: no; such predictors are refitted on resume, with the same result).
     """
 
     graph_kind: ClassVar[str | None] = None
     caller_options: ClassVar[frozenset[str]] = frozenset()
+    supports_snapshots: ClassVar[bool] = False
 
     @abstractmethod
     def fit(self, graphs: Sequence[ArchGraph], y: Sequence[float]) -> Predictor:
@@ -80,7 +84,7 @@ class Predictor(ABC):
             setattr(self, key, value)
         return self
 
-    # --- optional capabilities (defaults: absent) ------------------------------------------------
+    # --- optional capability: snapshots (declared by supports_snapshots; default: absent) -----------
     def snapshot_state(self) -> tuple[dict[str, Any], dict[str, Any]] | None:
         """The fitted state as named tensors and JSON settings, for run snapshots; ``None`` (the
         default) when the predictor has none to offer: a resumed run then refits it."""

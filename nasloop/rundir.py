@@ -1,6 +1,6 @@
 """Run directories ``runs/<run-id>/``: ``config.json`` (written first), ``history.jsonl``,
 ``rounds.jsonl``, ``summary.json``, the lock file ``.nasloop.lock`` (see :mod:`nasloop.locks`) and,
-for torch predictors, the snapshot ``predictor.pt`` + ``predictor.json`` (see ``engine.Snapshots``).
+for torch predictors, the snapshot ``predictor.pt`` + ``predictor.json`` (see ``run_store.Snapshots``).
 """
 
 from __future__ import annotations

@@ -220,6 +220,7 @@ class TorchPredictor(PresetPredictor):
     graph_kind: ClassVar[str | None] = None
     caller_options: ClassVar[frozenset[str]] = PresetPredictor.caller_options | {
         "max_fit_steps", "fit_budget", "fit_schedule", "fit_threads", "predict_threads"}
+    supports_snapshots: ClassVar[bool] = True
 
     def __init__(self, *, preset: str = "fast", seed: int = 0, target: str = "accuracy", n_members: int = 1,
                  warm_start: bool = False, config: Mapping[str, Any] | None = None, device: str = "auto",
@@ -390,7 +391,7 @@ class TorchPredictor(PresetPredictor):
     def _is_fitted(self) -> bool:
         return "members_" in self.__dict__
 
-    # --- snapshots: tensors + JSON, no pickle (nasloop.engine.Snapshots) --------------------------
+    # --- snapshots: tensors + JSON, no pickle (nasloop.run_store.Snapshots) --------------------------
     def snapshot_state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
         """The fitted state as named tensors (every member's and EMA's ``state_dict``) and JSON
         settings; ``None`` before the first fit. :meth:`restore_state` rebuilds it exactly."""
