@@ -82,7 +82,7 @@ def test_mlp_plugin_through_run_search(mlp_by_name):
     from nasloop.search_config import SearchConfig
 
     result = nasloop.run_search(space="mlp-digits", strategy="evolution", predictor="rf", budget=6, seed=0,
-                                config=SearchConfig(n_warmup=3, n_per_round=2, n_pool=10))
+                                search=SearchConfig(n_warmup=3, n_per_round=2, n_pool=10))
     assert [r.arch for r in result.records] == [row["arch"] for row in history(mlp_by_name)]
     assert [dict(r.metrics) for r in result.records] == [row["metrics"] for row in history(mlp_by_name)]
 
@@ -195,7 +195,8 @@ def test_darts_real_training_through_run_search_reports_steps():
         assert benchmark is bench
         benchmark.progress = lambda done, total: steps.append((done, total))
 
-    result = nasloop.run_search("darts", bench, "evolution", 2, None, seed=0, on_benchmark=hook)
+    result = nasloop.run_search(space="darts", benchmark=bench, strategy="evolution", budget=2, predictor=None,
+                                seed=0, on_benchmark=hook)
     assert len(result.records) == 2 and result.summary["metric"] == "val_acc"
     assert steps == [(1, 2), (2, 2)] * 2  # 128 images, batch 64, 1 epoch: 2 steps per genotype
     assert all(r.cost == pytest.approx(r.metrics["train_time"]) for r in result.records)
