@@ -34,7 +34,7 @@ from nasloop.fingerprint import check_unchanged, fingerprints
 from nasloop.history import JsonlWriter, read_history, read_jsonl
 from nasloop.locks import DirectoryLock
 from nasloop.objectives import DEVICE_COLUMNS, ColumnModels, Goal, Objective, build_goal, split_metric
-from nasloop.runspec import LEGACY_GOAL, RunSpec, config_diff, target_of
+from nasloop.runspec import LEGACY_GOAL, RunSpec, config_diff, predictor_name, predictor_params, target_of
 from nasloop.search_config import SearchConfig, choose_metrics, resolve_pool
 from nasloop.space import SearchSpace
 from nasloop.types import Record
@@ -193,7 +193,7 @@ def _plan(spec: RunSpec, *, on_benchmark: Callable[[Any], None] | None = None) -
         strategy_obj = make_mo_strategy(spec.strategy, space_obj, goal, seed=strategy_seed, **spec.strategy_options)
     else:
         strategy_obj = make_strategy(spec.strategy, space_obj, seed=strategy_seed, **spec.strategy_options)
-    predictor_obj, predictor_options = _build_predictor(
+    predictor_obj, _, predictor_options, _ = _build_predictor(
         spec.predictor, preset=spec.preset, seed=predictor_seed, cfg=cfg, options=dict(spec.predictor_options)
     )
     side_columns = [o.metric for o in goal.objectives[1:]] + [c.metric for c in goal.constraints]
@@ -426,19 +426,19 @@ def _check_finite_space(space: SearchSpace, cfg: SearchConfig, budget: Budget) -
 
 
 def _build_predictor(predictor: Any, *, preset: str | None, seed: int, cfg: SearchConfig,
-                     options: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-    """(predictor or None, the options it was built with, as config.json records them).
+                     options: dict[str, Any]) -> tuple[Any, str, dict[str, Any], dict[str, Any] | None]:
+    """(predictor or None, its name for config.json, its extra options, all parameters of an object).
 
     A named predictor gets the loop's options that its class declares (``Predictor.caller_options``);
-    the user's own options win. A predictor given as an object is used as it is (config.json records
-    its class and ``get_params()``, which rebuild it; see :meth:`RunSpec.to_json`).
+    the user's own options win. A predictor given as an object is recorded by class and
+    ``get_params()``, which rebuild it (:meth:`RunSpec.to_json`).
     """
     from nasloop.predictor import offer
 
     if predictor is None or predictor == "none":
-        return None, {}
+        return None, "none", {}, None
     if not isinstance(predictor, str):
-        return predictor, {}
+        return predictor, predictor_name(predictor), {}, predictor_params(predictor)
     from nasloop.registry import build, resolve
 
     if not isinstance(preset, str):
@@ -451,7 +451,7 @@ def _build_predictor(predictor: Any, *, preset: str | None, seed: int, cfg: Sear
     schedule = {"fit_schedule": "loop"} if options.get("max_fit_steps") is not None else {}
     built = build("predictors", predictor, factory, preset=preset, seed=seed,
                   **{**offer(factory, schedule), **options})
-    return built, options
+    return built, predictor, options, None
 
 
 def _accepts(factory: Any, name: str) -> bool:

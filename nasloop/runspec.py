@@ -167,6 +167,9 @@ class RunSpec:
             raise TypeError(f"unknown run option(s) {unknown}; valid: {', '.join(self.option_names())}")
         own = {k: v for k, v in changes.items() if k in _OWN_FIELDS}
         if isinstance(own.get("budget"), Budget):
+            if {"max_cost", "max_seconds"} & set(own):
+                raise ConfigError("give the cost and time limits in the Budget or as max_cost / max_seconds, "
+                                  "not both")
             budget = own["budget"]
             own.update(budget=budget.n_queries,
                        max_cost=None if math.isinf(budget.max_cost) else budget.max_cost,
@@ -190,12 +193,6 @@ class RunSpec:
     def to_json(self) -> dict[str, Any]:
         """The options as ``config.json`` records them (the run directory adds what they built: the
         benchmark's label, whether it was an object, the data files' fingerprints)."""
-        params = None
-        if self.predictor is not None and not isinstance(self.predictor, str):
-            from nasloop.predictor import Predictor
-
-            found = self.predictor.get_params() if isinstance(self.predictor, Predictor) else {}
-            params = {k: v for k, v in found.items() if _jsonable(v)}
         execution = self.execution
         return {
             "space": self.space if isinstance(self.space, str) else target_of(self.space),
@@ -213,7 +210,7 @@ class RunSpec:
             "predictor": predictor_name(self.predictor),
             "preset": self.preset if self.predictor is not None else None,
             "predictor_options": dict(self.predictor_options),
-            "predictor_params": params,
+            "predictor_params": predictor_params(self.predictor),
             "budget": self.budget,
             "max_cost": self.max_cost,
             "max_seconds": self.max_seconds,
@@ -294,6 +291,17 @@ def predictor_name(predictor: Any) -> str:
     if predictor is None:
         return "none"
     return predictor if isinstance(predictor, str) else target_of(predictor)
+
+
+def predictor_params(predictor: Any) -> dict[str, Any] | None:
+    """The parameters that rebuild a predictor object (``get_params()``, those JSON can hold); ``None``
+    for a predictor given by name."""
+    if predictor is None or isinstance(predictor, str):
+        return None
+    from nasloop.predictor import Predictor
+
+    found = predictor.get_params() if isinstance(predictor, Predictor) else {}
+    return {k: v for k, v in found.items() if _jsonable(v)}
 
 
 def target_of(obj: Any) -> str:
