@@ -74,7 +74,9 @@ def check_label(label: str) -> str:
     return label
 
 
-_RUN_EXECUTION_KEYS = {"workers", "simulate", "cost", "cost_scale"}
+# The Execution options a study gives each of its runs (simulated parallel time; the study itself
+# spreads the runs over workers).
+RUN_EXECUTION_KEYS = ("workers", "simulate", "cost", "cost_scale")
 
 
 @dataclass(frozen=True)
@@ -100,8 +102,8 @@ class StudySpec:
         if self.execution is not None:
             from nasloop.executors import Execution
 
-            if set(self.execution) - _RUN_EXECUTION_KEYS:
-                raise ConfigError(f"a study's runs take only {sorted(_RUN_EXECUTION_KEYS)}, "
+            if set(self.execution) - set(RUN_EXECUTION_KEYS):
+                raise ConfigError(f"a study's runs take only {sorted(RUN_EXECUTION_KEYS)}, "
                                   f"got {sorted(self.execution)}")
             execution = Execution(**self.execution)
             if execution.workers != 1 and not execution.simulate:

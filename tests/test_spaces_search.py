@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from nasloop.benchmark import Benchmark
 from tests.conftest import SHARED_DATA, require_shared
 from tests.conftest import run_cli as conftest_cli
 
@@ -211,11 +212,20 @@ def test_darts_default_training_on_digits_cli(tmp_path):
     assert json.loads(proc.stdout)["n_queries"] == 2
 
 
+class _Trainer(Benchmark):
+    """A benchmark with the declared ``progress`` hook (None until the CLI sets it)."""
+
+    metrics = ("acc",)
+
+    def query(self, arch):
+        raise NotImplementedError
+
+
 def test_cli_bar_shows_a_training_task_per_evaluation():
     from nasloop.commands.search import _Bar
 
-    bench = SimpleNamespace(progress=None)
-    table = SimpleNamespace()  # no progress attribute: nothing attached
+    bench = _Trainer()
+    table = SimpleNamespace()  # not a Benchmark, no progress attribute: nothing attached
     with _Bar(3, disable=False) as bar:
         bar.attach(bench)
         bar.attach(table)
@@ -232,5 +242,5 @@ def test_cli_bar_shows_a_training_task_per_evaluation():
         bench.progress(1, 5)  # the next evaluation starts the bar again
         assert (task.completed, task.total, task.visible) == (1, 5, True)
     with _Bar(3, disable=True) as quiet:
-        quiet.attach(bench := SimpleNamespace(progress=None))
+        quiet.attach(bench := _Trainer())
         assert bench.progress is None

@@ -35,7 +35,7 @@ _LIST_OF_TABLES = "a list of tables ([[configs]])"
 # The run options a study file may set for all its runs (their types are the runs' own), then the
 # study's own keys (seeds: a count or a list, checked by _seeds).
 _RUN_KEYS = ("space", "data", "dataset", "metric", "report", "preset", "budget", "objectives", "constraints",
-             "workers", "simulate", "scheduler", "scheduler_file", "cost", "cost_scale")
+             "workers", "simulate", "cost", "cost_scale", "scheduler", "scheduler_file")
 _FILE_TYPES: dict[str, str | None] = {
     **{k: RunSpec.toml_types()[k] for k in _RUN_KEYS}, **SearchConfig.toml_types(),
     "jobs": INTEGER, "log_x": BOOLEAN, "out": TEXT, "prior": TEXT, "search": TABLE, "seeds": None,
@@ -134,7 +134,9 @@ def _strings(value: Any) -> tuple[str, ...]:
 
 def _run_execution(options: dict[str, Any]) -> dict[str, Any] | None:
     """Each run's execution in a study: simulated parallel time (``--workers N --simulate --cost``)."""
-    execution = {k: options[k] for k in ("workers", "simulate", "cost", "cost_scale") if options.get(k) is not None}
+    from nasloop.compare import RUN_EXECUTION_KEYS
+
+    execution = {k: options[k] for k in RUN_EXECUTION_KEYS if options.get(k) is not None}
     if not execution.get("simulate"):
         execution.pop("simulate", None)
     return execution or None

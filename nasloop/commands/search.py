@@ -22,13 +22,13 @@ from nasloop.commands.common import (
 )
 from nasloop.errors import ConfigError
 from nasloop.runspec import RunSpec
-from nasloop.search_config import SearchConfig
 
 # Options a TOML file may set (flags given on the command line override them): the run's options, and
 # two of the command's own (where the run directory goes, a pre-trained prior to adapt).
 _COMMAND_KEYS = {"out": TEXT, "prior": TEXT}
 _FILE_TYPES = {**RunSpec.toml_types(), **_COMMAND_KEYS}
-_DEFAULT = SearchConfig()
+_RUN = RunSpec()  # the flags' defaults are the run's own
+_DEFAULT = _RUN.search
 
 
 @click.command("search")
@@ -47,13 +47,13 @@ _DEFAULT = SearchConfig()
               help="Only cells meeting it count as found (repeatable), e.g. \"pixel3<=8.5\".")
 @click.option("--side-predictor", default=None,
               help="Predictor of constraint columns and further objectives (default: rf).")
-@click.option("--strategy", default="random", show_default=True,
+@click.option("--strategy", default=_RUN.strategy, show_default=True,
               help="random, evolution, tpe or module:Class (with a predictor it proposes the pool).")
-@click.option("--predictor", default="nnformer", show_default=True,
+@click.option("--predictor", default=_RUN.predictor, show_default=True,
               help="none (the strategy alone), nnformer, narformer2, mlp, gin, rf or module:Class.")
-@click.option("--preset", default="fast", show_default=True, help="Predictor preset.")
-@click.option("--budget", default=100, show_default=True, type=int, help="Unique true queries.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of every random stream of the run.")
+@click.option("--preset", default=_RUN.preset, show_default=True, help="Predictor preset.")
+@click.option("--budget", default=_RUN.budget, show_default=True, type=int, help="Unique true queries.")
+@click.option("--seed", default=_RUN.seed, show_default=True, type=int, help="Seed of every random stream of the run.")
 @click.option("--out", default=None, metavar="DIR", help="Run directory (default: runs/<run-id>).")
 @click.option("--resume", default=None, metavar="DIR",
               help="Continue the run in DIR (killed or finished); with --budget N, go on to N queries.")
@@ -92,8 +92,9 @@ _DEFAULT = SearchConfig()
 @click.option("--scheduler-file", default=None, metavar="FILE", help="Dask scheduler file (dask scheduler "
               "--scheduler-file).")
 @click.option("--cost", default=None, metavar="COLUMN", help="Table column read as each query's cost.")
-@click.option("--cost-scale", default=1.0, show_default=True, type=float, help="Factor applied to --cost.")
-@click.option("--max-retries", default=2, show_default=True, type=int,
+@click.option("--cost-scale", default=_RUN.execution.cost_scale, show_default=True, type=float,
+              help="Factor applied to --cost.")
+@click.option("--max-retries", default=_RUN.execution.max_retries, show_default=True, type=int,
               help="Resubmissions of an evaluation whose worker died.")
 @click.option("--eval-timeout", default=None, type=float, metavar="SECONDS",
               help="A running evaluation is recorded as failed after this long.")
