@@ -34,7 +34,7 @@ from nasloop.fingerprint import check_unchanged, fingerprints
 from nasloop.history import JsonlWriter, read_history, read_jsonl
 from nasloop.locks import DirectoryLock
 from nasloop.objectives import DEVICE_COLUMNS, ColumnModels, Goal, Objective, build_goal, split_metric
-from nasloop.runspec import LEGACY_GOAL, RunSpec, config_diff, predictor_name, predictor_params, target_of
+from nasloop.runspec import RunSpec, config_diff, predictor_name, predictor_params, target_of
 from nasloop.search_config import SearchConfig, choose_metrics, resolve_pool
 from nasloop.space import SearchSpace
 from nasloop.types import Record
@@ -497,10 +497,8 @@ def _check_data_unchanged(run_dir: Path, space: str | SearchSpace, data: DataSou
 
 def _check_same_config(run_dir: Path, payload: dict[str, Any]) -> dict[str, Any]:
     """The run's stored ``config.json``, after checking that it agrees with ``payload``."""
-    stored = {**LEGACY_GOAL, **rundir.read_config(run_dir)}
-    if isinstance(stored.get("search"), dict):  # written before some options existed: fill in their old values
-        stored = {**stored, "search": SearchConfig.from_stored(stored["search"]).to_json()}
-    diffs = config_diff(payload, stored)
+    stored = rundir.read_config(run_dir)
+    diffs = config_diff(payload, stored)  # RunSpec.diff: options older files lack read as those runs had them
     if diffs:
         raise ConfigError(f"{run_dir} was started with other options ({'; '.join(diffs)}); drop the "
                           "conflicting flags to resume it, or start a new run")
