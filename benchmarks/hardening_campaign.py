@@ -92,8 +92,8 @@ def callback(event):
     count[0] += 1
     if count[0] == int(n):
         os.kill(os.getpid(), signal.SIGKILL)
-run_search("nb201", None, strategy, int(budget), predictor, data=data, seed=3,
-           config=SearchConfig(n_warmup=6, n_per_round=4, n_pool=40, n_local=2), out=out,
+run_search(space="nb201", strategy=strategy, budget=int(budget), predictor=predictor, data=data, seed=3,
+           search=SearchConfig(n_warmup=6, n_per_round=4, n_pool=40, n_local=2), out=out,
            resume=(Path(out) / "config.json").exists(), callback=callback)
 """
 KILL_FLAGS = ["--seed", "3", "--n-warmup", "6", "--n-per-round", "4", "--n-pool", "40", "--n-local", "2"]

@@ -61,7 +61,7 @@ def constrained_run(method: str, seed: int, bound: float, side: str | None = Non
     torch.set_num_threads(1)
     options = {"ours": {"strategy": "random", "predictor": "nnformer", "side_predictor": side},
                "evolution": {"strategy": "evolution", "predictor": None}}[method]
-    result = run_search("nb201", data=DATA, constraints=[f"pixel3<={bound}"], budget=150, seed=seed, **options)
+    result = run_search(space="nb201", data=DATA, constraints=[f"pixel3<={bound}"], budget=150, seed=seed, **options)
     s = result.summary
     target = s["optimum"]["val_acc"]["arch"]
     hit = next((r.number for r in result.records if r.arch == target), None)
@@ -74,10 +74,10 @@ def pareto_run(method: str, seed: int, device: str, budget: int = 100) -> dict[s
 
     torch.set_num_threads(1)
     if method == "ours":
-        options: dict[str, Any] = {"strategy": "random", "predictor": "rf", "config": SearchConfig(n_local=0)}
+        options: dict[str, Any] = {"strategy": "random", "predictor": "rf", "search": SearchConfig(n_local=0)}
     else:
         options = {"strategy": method, "predictor": None}
-    result = run_search("nb201", data=DATA, objectives=["val_acc:max", f"{device}:min"], budget=budget, seed=seed,
+    result = run_search(space="nb201", data=DATA, objectives=["val_acc:max", f"{device}:min"], budget=budget, seed=seed,
                         **options)
     s = result.summary
     gaps = [round(s["true_hypervolume"] - v, 6) for v in s["hv_curve"]]
@@ -143,13 +143,13 @@ def walltime(args: argparse.Namespace) -> dict[str, Any]:
     for label, options in (
         ("single_objective_default", {"predictor": "nnformer"}),
         ("two_objective_ours", {"predictor": "rf", "objectives": ["val_acc:max", "pixel3:min"],
-                                "config": SearchConfig(n_local=0)}),
+                                "search": SearchConfig(n_local=0)}),
         ("two_objective_nnformer", {"predictor": "nnformer", "objectives": ["val_acc:max", "pixel3:min"]}),
     ):
         times = []
         for seed in range(args.seeds):
             t0 = time.perf_counter()
-            run_search("nb201", data=DATA, budget=100, seed=seed, **options)
+            run_search(space="nb201", data=DATA, budget=100, seed=seed, **options)
             times.append(time.perf_counter() - t0)
             log(f"walltime {label} seed {seed}: {times[-1]:.1f} s")
         out[label] = {"seconds": [round(t, 2) for t in times], "mean_s": round(float(np.mean(times)), 2)}

@@ -73,7 +73,7 @@ def simulated_run(args: tuple[int, int, int, bool]) -> dict:
         out = Path(tmp) / "run"
         summary = None
         try:
-            summary = run_search("nb201", data=[str(DATA / "cifar10.csv"), str(DATA / "latency_ms.csv")],
+            summary = run_search(space="nb201", data=[str(DATA / "cifar10.csv"), str(DATA / "latency_ms.csv")],
                                  budget=budget, seed=seed, workers=workers, simulate=True, cost="1080ti_256",
                                  out=out, callback=stop_at_optimum).summary
         except _OptimumFound:
@@ -157,7 +157,8 @@ def darts(args: argparse.Namespace) -> dict:
     out = {"measurement": "darts", "budget": args.budget, "seed": args.seed, "loadavg_before": os.getloadavg()}
     for workers in (2, 1) if args.workers_first == 2 else (1, 2):
         t0 = time.perf_counter()
-        result = run_search("darts", predictor=args.predictor, budget=args.budget, seed=args.seed, workers=workers)
+        result = run_search(space="darts", predictor=args.predictor, budget=args.budget, seed=args.seed,
+                            workers=workers)
         wall = time.perf_counter() - t0
         out[f"workers_{workers}_s"] = round(wall, 2)
         out[f"workers_{workers}_best"] = result.best_value

@@ -61,8 +61,8 @@ def _run(fit_budget: int | str, *, seed: int, data: str, budget: int, metric: st
     from nasloop.study import incumbent_curves, queries_to_optimum
 
     t0, c0 = time.perf_counter(), time.process_time()
-    result = run_search("nb201", strategy="random", predictor="nnformer", data=data, budget=budget, seed=seed,
-                        metric=metric, config=SearchConfig(fit_budget=fit_budget), out=out)
+    result = run_search(space="nb201", strategy="random", predictor="nnformer", data=data, budget=budget, seed=seed,
+                        metric=metric, search=SearchConfig(fit_budget=fit_budget), out=out)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     s = result.summary
     optimum = s["optimum"][s["metric"]]["value"]

@@ -43,6 +43,7 @@ __all__ = [
     "NotFittedError",
     "Predictor",
     "Record",
+    "RunSpec",
     "SearchSpace",
     "Strategy",
     "UnknownNameError",
@@ -57,4 +58,8 @@ def __getattr__(name: str) -> Any:
         from nasloop.loop import run_search
 
         return run_search
+    if name == "RunSpec":
+        from nasloop.runspec import RunSpec
+
+        return RunSpec
     raise AttributeError(f"module 'nasloop' has no attribute {name!r}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,10 +26,14 @@ class Benchmark(ABC):
     Attributes:
         space: the search space the benchmark's architectures belong to.
         label: an honest, human-readable description of the data source (printed in outputs).
+        progress: a hook a benchmark that trains calls as ``progress(done, total)`` during each
+            evaluation, when set (the CLI sets it to draw a "training cell" bar); ``None``: unset.
+            Tables never call it.
     """
 
     space: SearchSpace
     label: str = "benchmark"
+    progress: Callable[[int, int], None] | None = None
 
     @property
     @abstractmethod
@@ -50,6 +54,15 @@ class Benchmark(ABC):
 
     def optimum(self, metric: str, *, maximize: bool = True) -> tuple[float, Hashable] | None:
         """Best value of ``metric`` and its architecture, when the benchmark knows it (tables do)."""
+        return None
+
+    def size(self) -> int | None:
+        """How many architectures the benchmark holds; ``None`` when it evaluates on demand."""
+        return None
+
+    def table(self) -> TabularBenchmark | None:
+        """The full table of every architecture's metrics behind the benchmark (``archs``,
+        ``values(metric)``), or ``None`` when it has none (it evaluates on demand)."""
         return None
 
 
@@ -89,6 +102,12 @@ class TabularBenchmark(Benchmark):
 
     def __len__(self) -> int:
         return len(self.archs)
+
+    def size(self) -> int:
+        return len(self.archs)
+
+    def table(self) -> TabularBenchmark:
+        return self
 
     @property
     def metrics(self) -> tuple[str, ...]:
@@ -213,6 +232,16 @@ def parse_index_cell(text: str, *, table: str, line: int, column: str = "index")
     if not (cell.isascii() and cell.isdigit()) or len(cell) > 18:
         raise DataError(f"{table} line {line}: column {column!r} holds {cell!r}, expected a whole number >= 0")
     return int(cell)
+
+
+def table_of(bench: object) -> TabularBenchmark | None:
+    """The full table behind ``bench`` (:meth:`Benchmark.table`, also through a ``--cost`` wrapper);
+    ``None`` for a benchmark that evaluates on demand."""
+    from nasloop.simulate import CostColumn
+
+    if isinstance(bench, CostColumn):
+        return bench.table()
+    return bench.table() if isinstance(bench, Benchmark) else None
 
 
 # --- several tables of one space, joined on the architecture ------------------------------------------

@@ -18,12 +18,15 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nasloop.errors import ConfigError
 from nasloop.locks import LOCK_FILE, DirectoryLock
 from nasloop.rundir import atomic_write_json, claim_directory
 from nasloop.search_config import SearchConfig
+
+if TYPE_CHECKING:
+    from nasloop.runspec import RunSpec
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,9 @@ def check_label(label: str) -> str:
     return label
 
 
-_RUN_EXECUTION_KEYS = {"workers", "simulate", "cost", "cost_scale"}
+# The Execution options a study gives each of its runs (simulated parallel time; the study itself
+# spreads the runs over workers).
+RUN_EXECUTION_KEYS = ("workers", "simulate", "cost", "cost_scale")
 
 
 @dataclass(frozen=True)
@@ -97,8 +102,8 @@ class StudySpec:
         if self.execution is not None:
             from nasloop.executors import Execution
 
-            if set(self.execution) - _RUN_EXECUTION_KEYS:
-                raise ConfigError(f"a study's runs take only {sorted(_RUN_EXECUTION_KEYS)}, "
+            if set(self.execution) - set(RUN_EXECUTION_KEYS):
+                raise ConfigError(f"a study's runs take only {sorted(RUN_EXECUTION_KEYS)}, "
                                   f"got {sorted(self.execution)}")
             execution = Execution(**self.execution)
             if execution.workers != 1 and not execution.simulate:
@@ -128,6 +133,19 @@ class StudySpec:
     def from_json(cls, data: dict[str, Any]) -> StudySpec:
         configs = tuple(StudyConfig(**{k: v for k, v in c.items() if k != "folder"}) for c in data["configs"])
         return cls(**{**data, "configs": configs, "seeds": tuple(data["seeds"])})
+
+    def run_spec(self, config: StudyConfig, seed: int) -> RunSpec:
+        """The run of ``config`` with ``seed`` in this study."""
+        from nasloop.executors import Execution
+        from nasloop.runspec import RunSpec
+
+        return RunSpec(
+            space=self.space, data=self.data, dataset=self.dataset, metric=self.metric, report=self.report,
+            objectives=self.objectives or None, constraints=self.constraints, strategy=config.strategy,
+            strategy_options=config.strategy_options, predictor=config.predictor, preset=config.preset,
+            predictor_options=config.predictor_options, budget=self.budget, seed=seed,
+            search=SearchConfig.from_json(config.search), execution=Execution(**(self.execution or {})),
+        )
 
 
 @dataclass(frozen=True)
@@ -210,18 +228,10 @@ def run_job(spec_json: dict[str, Any], job_config: dict[str, Any], seed: int, ru
         if json.loads((path / "config.json").read_text()).get("budget") == spec_json["budget"]:
             return json.loads((path / "summary.json").read_text())
         # A study that grew a larger budget: the finished run goes on to it (resume extends it).
+    study = StudySpec.from_json(spec_json)
     config = StudyConfig(**{k: v for k, v in job_config.items() if k != "folder"})
     resume = (path / "config.json").is_file()
-    result = run_search(
-        space=spec_json["space"], strategy=config.strategy, budget=spec_json["budget"],
-        predictor=config.predictor, data=spec_json["data"], dataset=spec_json["dataset"],
-        metric=spec_json["metric"], report=spec_json["report"], preset=config.preset, seed=seed,
-        config=SearchConfig.from_json(config.search), strategy_options=config.strategy_options,
-        predictor_options=config.predictor_options, out=path, resume=resume,
-        objectives=spec_json.get("objectives") or None, constraints=spec_json.get("constraints") or None,
-        **(spec_json.get("execution") or {}),
-    )
-    return result.summary
+    return run_search(study.run_spec(config, seed), out=path, resume=resume).summary
 
 
 def _worker_init() -> None:

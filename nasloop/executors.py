@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nasloop.errors import ConfigError
+from nasloop.option_types import BOOLEAN, INTEGER, NUMBER, TEXT, toml
 
 # How long a client waits for a running scheduler before the run is refused.
 CONNECT_TIMEOUT = "30s"
@@ -39,15 +40,15 @@ class Execution:
         gpu: each evaluation asks its Dask worker for one ``GPU`` resource.
     """
 
-    workers: int | None = None
-    simulate: bool = False
-    scheduler: str | None = None
-    scheduler_file: str | None = None
-    cost: str | None = None
-    cost_scale: float = 1.0
-    max_retries: int = 2
-    eval_timeout: float | None = None
-    gpu: bool = False
+    workers: int | None = field(default=None, metadata=toml(INTEGER))
+    simulate: bool = field(default=False, metadata=toml(BOOLEAN))
+    scheduler: str | None = field(default=None, metadata=toml(TEXT))
+    scheduler_file: str | None = field(default=None, metadata=toml(TEXT))
+    cost: str | None = field(default=None, metadata=toml(TEXT))
+    cost_scale: float = field(default=1.0, metadata=toml(NUMBER))
+    max_retries: int = field(default=2, metadata=toml(INTEGER))
+    eval_timeout: float | None = field(default=None, metadata=toml(NUMBER))
+    gpu: bool = field(default=False, metadata=toml(BOOLEAN))
 
     def __post_init__(self) -> None:
         from nasloop.simulate import check_scale

@@ -16,17 +16,16 @@ warm-started fits; a kill at any point loses nothing and repeats no true query.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from nasloop import rundir
-from nasloop.benchmark import DataSource, resolved_sources
+from nasloop.benchmark import Benchmark, DataSource, resolved_sources
 from nasloop.budget import Budget
 from nasloop.engine import Callback, SearchEngine, SearchProgress, summarize
 from nasloop.errors import ConfigError
@@ -34,13 +33,14 @@ from nasloop.fingerprint import check_unchanged, fingerprints
 from nasloop.locks import DirectoryLock
 from nasloop.objectives import DEVICE_COLUMNS, ColumnModels, Goal, Objective, build_goal, split_metric
 from nasloop.run_store import DirectoryStore, RunStore
+from nasloop.runspec import RunSpec, config_diff, predictor_name, predictor_params, target_of
 from nasloop.search_config import SearchConfig, choose_metrics, resolve_pool
 from nasloop.space import SearchSpace
 from nasloop.types import Record
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SearchConfig", "SearchProgress", "SearchResult", "choose_metrics", "resume_search", "run_search"]
+__all__ = ["RunSpec", "SearchConfig", "SearchProgress", "SearchResult", "choose_metrics", "resume_search", "run_search"]
 
 
 @dataclass
@@ -64,68 +64,14 @@ class SearchResult:
         return self.summary.get("regret")
 
 
-def run_search(
-    space: str | SearchSpace = "nb201",
-    benchmark: Any = None,
-    strategy: str = "random",
-    budget: int | Budget = 100,
-    predictor: str | Any | None = "nnformer",
-    *,
-    data: DataSource = None,
-    dataset: str | None = None,
-    metric: str | None = None,
-    report: str | None = None,
-    preset: str = "fast",
-    seed: int = 0,
-    config: SearchConfig | None = None,
-    strategy_options: Mapping[str, Any] | None = None,
-    predictor_options: Mapping[str, Any] | None = None,
-    out: str | Path | None = None,
-    resume: bool = False,
-    callback: Callback | None = None,
-    on_benchmark: Callable[[Any], None] | None = None,
-    direction: str | None = None,
-    objectives: Sequence[str] | None = None,
-    constraints: Sequence[str] | None = None,
-    side_predictor: str | None = None,
-    workers: int | None = None,
-    simulate: bool = False,
-    scheduler: str | None = None,
-    scheduler_file: str | None = None,
-    cost: str | None = None,
-    cost_scale: float = 1.0,
-    max_retries: int = 2,
-    eval_timeout: float | None = None,
-    gpu: bool = False,
-) -> SearchResult:
-    """Search ``space`` on ``benchmark`` with ``strategy``, guided by ``predictor``.
+def run_search(spec: RunSpec | None = None, *, out: str | Path | None = None, resume: bool = False,
+               callback: Callback | None = None, on_benchmark: Callable[[Any], None] | None = None,
+               **options: Any) -> SearchResult:
+    """Run the search that ``spec`` (or the keyword ``options``) describes.
 
     Args:
-        space: registered space name (``"nb201"``), ``"package.module:Class"``, or a SearchSpace.
-        benchmark: a Benchmark, a ``"package.module:function"`` factory called with ``data`` and
-            ``dataset``, or ``None`` for the space's registered one.
-        strategy: ``random``, ``evolution``, ``tpe`` or ``"package.module:Class"``.
-        budget: unique true queries (a repeat is never charged), or a :class:`~nasloop.budget.Budget`
-            that also limits simulated cost and wall-clock time.
-        predictor: ``nnformer``, ``narformer2``, ``mlp``, ``gin``, ``rf``, ``"module:Class"``, an
-            unfitted Predictor object, or ``None`` / ``"none"`` for the strategy alone (the baseline).
-        data / dataset: benchmark source when ``benchmark`` is ``None`` (as ``--data`` / ``--dataset``):
-            one path, or a list of tables of the space joined on the architecture (say accuracy from
-            one file and latency from another).
-        metric / report: metric to search / to report; see :func:`choose_metrics` for the defaults.
-            ``"pixel3:min"`` gives the direction with the name.
-        direction: ``"max"`` or ``"min"`` for ``metric`` (``None``: by the name, see
-            :func:`nasloop.objectives.default_direction`).
-        objectives: two or three ``"metric:max|min"`` for a Pareto search (``metric`` is then the
-            first); see docs/hardware_aware.md.
-        constraints: ``"metric<=bound"`` / ``"metric>=bound"``: the best cell is the best feasible one.
-        side_predictor: predictor of the constraint columns and further objectives (``None``: ``rf``,
-            see docs/decisions.md).
-        preset: predictor preset (``fast`` ...).
-        seed: the one seed every random stream of the run derives from.
-        config: loop knobs (pool size, queries per round, warm-up, refit cadence, acquisition, the
-            fit budget: ``SearchConfig(fit_budget=...)``).
-        strategy_options / predictor_options: extra keyword arguments of the strategy / predictor.
+        spec: every option of the run (:class:`~nasloop.runspec.RunSpec`: space, benchmark, data,
+            metrics, strategy, predictor, preset, budget, seed, loop knobs, execution).
         out: run directory to write (``config.json``, ``history.jsonl``, ``rounds.jsonl``,
             ``summary.json``); ``None`` keeps everything in memory.
         resume: continue the run in ``out`` (its config must match these options).
@@ -133,53 +79,33 @@ def run_search(
         on_benchmark: called once with the Benchmark object right after it is built (or given), before
             anything is queried: the place to attach a per-evaluation hook, e.g. the ``progress``
             attribute of a training benchmark (``fn(done, total)``), which the CLI draws as a bar.
-        workers / simulate / scheduler / scheduler_file: where evaluations run (docs/scaling.md):
-            ``workers=1`` is the serial in-process loop; ``simulate=True`` runs ``workers`` virtual
-            workers on the table, each query taking its cost; ``workers > 1`` an embedded Dask
-            LocalCluster; a scheduler address or file a running Dask cluster (never shut down).
-        cost / cost_scale: a metric column read as each query's cost, times ``cost_scale``.
-        max_retries / eval_timeout: resubmissions of an evaluation whose worker died; seconds after
-            which an evaluation is recorded as failed (parallel runs).
-        gpu: each evaluation asks its Dask worker for one ``GPU`` resource.
+        **options: instead of ``spec``, its options by name: the fields of RunSpec, and those of its
+            SearchConfig and Execution (``budget=50, predictor="rf", n_pool="all", workers=4``).
 
     Returns:
         The records of all true queries and the summary: best cell by ``metric``, its ``report``
         value, the benchmark's optimum and the regret, queries used and timings.
 
     Raises:
+        TypeError: for options given positionally, both ``spec`` and options, or an unknown option.
         NasloopError: for bad input (unknown names, a non-positive budget, a missing metric, a run
             directory that exists or does not match), before anything is written.
 
     Example:
         >>> import nasloop
-        >>> result = nasloop.run_search("nb201", strategy="evolution", predictor="nnformer",
+        >>> result = nasloop.run_search(space="nb201", strategy="evolution", predictor="nnformer",
         ...                             data="../shared/data/nb201/cifar10.csv", budget=50, seed=0,
         ...                             out="runs/evo-nnformer-s0")  # doctest: +SKIP
         >>> result.summary["best"]["arch"], result.regret  # doctest: +SKIP
     """
-    if resume and out is not None and benchmark is None:
-        _check_data_unchanged(Path(out), space, data)
-    plan = _plan(space, benchmark, strategy, budget, predictor, data=data, dataset=dataset, metric=metric,
-                 report=report, preset=preset, seed=seed, config=config, strategy_options=strategy_options,
-                 predictor_options=predictor_options, on_benchmark=on_benchmark, direction=direction,
-                 objectives=objectives, constraints=constraints, side_predictor=side_predictor,
-                 execution=_execution(workers=workers, simulate=simulate, scheduler=scheduler,
-                                      scheduler_file=scheduler_file, cost=cost, cost_scale=cost_scale,
-                                      max_retries=max_retries, eval_timeout=eval_timeout, gpu=gpu))
+    spec = _spec_of(spec, options, "run_search")
+    if resume and out is not None and spec.benchmark is None:
+        _check_data_unchanged(Path(out), spec.space, spec.data)
+    plan = _plan(spec, on_benchmark=on_benchmark)
     payload = plan.pop("payload")
     plan["execution"].check_reachable()  # an unreachable cluster is refused before the directory exists
     run_dir = Path(out) if out is not None else None
-    lock: DirectoryLock | None = None
-    if resume:
-        if run_dir is None:
-            raise ConfigError("resume needs the run directory (out=...)")
-        rundir.read_config(run_dir)  # "not a run directory" comes before a lock file is made in it
-        lock = DirectoryLock(run_dir, what="run").acquire()
-    elif run_dir is not None:
-        from nasloop import __version__
-
-        lock = rundir.create(run_dir, {**payload, "nasloop_version": __version__,
-                                       "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    lock = _open_run_dir(run_dir, payload, resume=resume)
     try:
         return _run_locked(payload, run_dir=run_dir, resume=resume, callback=callback, **plan)
     finally:
@@ -187,34 +113,52 @@ def run_search(
             lock.release()
 
 
-def check_search(space: str | SearchSpace = "nb201", benchmark: Any = None, strategy: str = "random",
-                 budget: int | Budget = 100, predictor: str | Any | None = "nnformer",
-                 **options: Any) -> dict[str, Any]:
+def check_search(spec: RunSpec | None = None, **options: Any) -> dict[str, Any]:
     """Validate a search as :func:`run_search` would and return what its ``config.json`` would hold.
 
     Builds the space, benchmark, strategy and predictor (so every name, preset and option is checked)
-    and writes nothing. Takes :func:`run_search`'s arguments except ``out``, ``resume`` and ``callback``.
+    and writes nothing. Takes a :class:`~nasloop.runspec.RunSpec` or its options by name.
 
     Raises:
         NasloopError: for any bad input.
     """
-    execution = _execution(**{k: options.pop(k) for k in _EXECUTION_KEYS if k in options})
-    return _plan(space, benchmark, strategy, budget, predictor, execution=execution, **options)["payload"]
+    return _plan(_spec_of(spec, options, "check_search"))["payload"]
 
 
-def _plan(space: str | SearchSpace, benchmark: Any, strategy: str, budget: int | Budget, predictor: Any, *,
-          data: DataSource = None, dataset: str | None = None, metric: str | None = None,
-          report: str | None = None, preset: str = "fast", seed: int = 0, config: SearchConfig | None = None,
-          strategy_options: Mapping[str, Any] | None = None, predictor_options: Mapping[str, Any] | None = None,
-          on_benchmark: Callable[[Any], None] | None = None, direction: str | None = None,
-          objectives: Sequence[str] | None = None, constraints: Sequence[str] | None = None,
-          side_predictor: str | None = None, execution: Any = None) -> dict[str, Any]:
+def _spec_of(spec: Any, options: dict[str, Any], caller: str) -> RunSpec:
+    """The RunSpec of a call: ``spec`` itself, or one built from the keyword ``options``."""
+    if spec is not None and not isinstance(spec, RunSpec):
+        raise TypeError(f"{caller}() takes a RunSpec or keyword options; got {spec!r} positionally "
+                        f"(write {caller}(space=..., strategy=..., ...) or {caller}(RunSpec(...)))")
+    if spec is not None and options:
+        raise TypeError(f"{caller}() takes a RunSpec or keyword options, not both (got {sorted(options)}); "
+                        "change the spec with spec.replace(...)")
+    return spec if spec is not None else RunSpec().replace(**options)
+
+
+def _open_run_dir(run_dir: Path | None, payload: dict[str, Any], *, resume: bool) -> DirectoryLock | None:
+    """Lock the run directory: an existing one to resume, or a new one created with ``config.json``."""
+    if resume:
+        if run_dir is None:
+            raise ConfigError("resume needs the run directory (out=...)")
+        rundir.read_config(run_dir)  # "not a run directory" comes before a lock file is made in it
+        return DirectoryLock(run_dir, what="run").acquire()
+    if run_dir is None:
+        return None
+    from nasloop import __version__
+
+    return rundir.create(run_dir, {**payload, "nasloop_version": __version__,
+                                   "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+
+
+def _plan(spec: RunSpec, *, on_benchmark: Callable[[Any], None] | None = None) -> dict[str, Any]:
     """Everything of a run built and validated before the disk is touched (``payload``: its config)."""
     from nasloop.registry import make_benchmark, make_space, make_strategy
 
-    # --- validate and build everything before touching the disk -------------------------------------
-    space_name = space if isinstance(space, str) else _target(space)
+    space, data, dataset = spec.space, spec.data, spec.dataset
+    space_name = space if isinstance(space, str) else target_of(space)
     space_obj = make_space(space) if isinstance(space, str) else space
+    benchmark = spec.benchmark
     benchmark_factory = benchmark if isinstance(benchmark, str) else None
     if benchmark_factory is not None:  # "package.module:function", called like a registered factory
         benchmark = _call_benchmark_factory(benchmark_factory, data=data, dataset=dataset)
@@ -231,70 +175,51 @@ def _plan(space: str | SearchSpace, benchmark: Any, strategy: str, budget: int |
         # A partial table (NB101's 500 cells, the 725 DARTS genotypes) restricts its space to the
         # cells it can answer; searching the full space would query cells it does not have.
         space_obj = benchmark.space
+    metric, objectives = spec.metric, spec.objectives
     if objectives:
         metric = Objective.parse(objectives[0]).metric if objectives[0] else metric
     metric, given_direction = split_metric(metric)
-    metric, report = choose_metrics(benchmark, metric, report)
-    goal = build_goal(metric, direction=direction or given_direction, objectives=objectives,
-                      constraints=constraints, metrics=tuple(benchmark.metrics))
-    cfg = config or SearchConfig()
-    if not isinstance(budget, Budget):
-        budget = Budget(n_queries=budget)
-    budget = Budget(n_queries=budget.n_queries, max_cost=budget.max_cost, max_seconds=budget.max_seconds)
+    metric, report = choose_metrics(benchmark, metric, spec.report)
+    goal = build_goal(metric, direction=spec.direction or given_direction, objectives=objectives,
+                      constraints=spec.constraints, metrics=tuple(benchmark.metrics))
+    cfg = spec.search
+    budget = spec.to_budget()
     _check_finite_space(space_obj, cfg, budget)
-    seed = _check_seed(seed)
-    strategy_seed, predictor_seed, loop_seed = _child_seeds(seed)
-    strategy_options = dict(strategy_options or {})
+    strategy_seed, predictor_seed, loop_seed = _child_seeds(spec.seed)
     if goal.multi:
         from nasloop.multiobjective import make_mo_strategy
 
-        strategy_obj = make_mo_strategy(strategy, space_obj, goal, seed=strategy_seed, **strategy_options)
+        strategy_obj = make_mo_strategy(spec.strategy, space_obj, goal, seed=strategy_seed, **spec.strategy_options)
     else:
-        strategy_obj = make_strategy(strategy, space_obj, seed=strategy_seed, **strategy_options)
-    predictor_obj, predictor_name, predictor_options, predictor_params = _build_predictor(
-        predictor, preset=preset, seed=predictor_seed, cfg=cfg, options=dict(predictor_options or {})
+        strategy_obj = make_strategy(spec.strategy, space_obj, seed=strategy_seed, **spec.strategy_options)
+    predictor_obj, _, predictor_options, _ = _build_predictor(
+        spec.predictor, preset=spec.preset, seed=predictor_seed, cfg=cfg, options=dict(spec.predictor_options)
     )
     side_columns = [o.metric for o in goal.objectives[1:]] + [c.metric for c in goal.constraints]
-    side_name = (side_predictor or SIDE_PREDICTOR) if predictor_obj is not None and side_columns else None
-    columns = _build_columns(side_name, side_columns, space_obj, benchmark, preset=preset,
+    side_name = (spec.side_predictor or SIDE_PREDICTOR) if predictor_obj is not None and side_columns else None
+    columns = _build_columns(side_name, side_columns, space_obj, benchmark, preset=spec.preset,
                              seed=predictor_seed, cfg=cfg) if side_name else None
     if predictor_obj is not None and cfg.n_warmup < 2 < budget.n_queries:
         raise ConfigError(f"n_warmup must be at least 2 with a predictor (it fits on them), got {cfg.n_warmup}")
     data_files = fingerprints(space_name, data) if benchmark_factory is None and not benchmark_given else {}
     if on_benchmark is not None:
         on_benchmark(benchmark)
-    execution, benchmark = _with_execution(execution, benchmark)
+    execution, benchmark = _with_execution(spec.execution, benchmark)
     if not execution.serial and (goal.multi or goal.constraints):
         # The parallel driver picks by one signed value; constraint and Pareto picks are serial only.
         raise ConfigError("--workers N (or --scheduler) runs single-objective searches without constraints; "
                           "run --objective / --constraint searches with one worker")
+    # The options as resolved (default metrics, the goal's canonical form, the predictor's loop
+    # options): what config.json records, and what a resume must agree with.
+    resolved = replace(spec, metric=metric, report=report, direction=goal.primary.direction,
+                       objectives=[str(o) for o in goal.objectives] if goal.multi else None,
+                       constraints=[str(c) for c in goal.constraints], side_predictor=side_name,
+                       predictor_options=predictor_options)
     payload = {
-        "space": space_name,
-        "data": resolved_sources(data),
-        "dataset": dataset,
+        **resolved.to_json(),
         "benchmark": getattr(benchmark, "label", type(benchmark).__name__),
         "benchmark_object": benchmark_given,
-        "benchmark_factory": benchmark_factory,
-        "metric": metric,
-        "report": report,
-        "direction": goal.primary.direction,
-        "objectives": [str(o) for o in goal.objectives] if goal.multi else None,
-        "constraints": [str(c) for c in goal.constraints],
-        "side_predictor": side_name,
-        "strategy": strategy,
-        "strategy_options": strategy_options,
-        "predictor": predictor_name,
-        "preset": preset if predictor_obj is not None else None,
-        "predictor_options": predictor_options,
-        "predictor_params": predictor_params,
-        "budget": budget.n_queries,
-        "max_cost": None if math.isinf(budget.max_cost) else budget.max_cost,
-        "max_seconds": None if math.isinf(budget.max_seconds) else budget.max_seconds,
-        "seed": seed,
-        "search": cfg.to_json(),
         "data_files": data_files,
-        "execution": execution.to_json(),
-        "cluster": _cluster_json(execution),
     }
 
     return {"payload": payload, "space_obj": space_obj, "benchmark": benchmark, "strategy_obj": strategy_obj,
@@ -370,13 +295,12 @@ def resume_search(run_dir: str | Path, *, budget: int | None = None, benchmark: 
     check_resume_names(config, run_dir, plugins)
     if config.get("benchmark_object") and benchmark is None:
         raise ConfigError(f"{run_dir} was started with a Benchmark object; pass benchmark=... to resume it")
-    options = run_options(config)
+    spec = RunSpec.from_json(config)
     if budget is not None:
-        old = options["budget"]
-        options["budget"] = Budget(n_queries=budget, max_cost=old.max_cost, max_seconds=old.max_seconds)
+        spec = spec.replace(budget=budget)
     if benchmark is not None:
-        options["benchmark"] = benchmark
-    return run_search(**options, out=run_dir, resume=True, callback=callback, on_benchmark=on_benchmark)
+        spec = spec.replace(benchmark=benchmark)
+    return run_search(spec, out=run_dir, resume=True, callback=callback, on_benchmark=on_benchmark)
 
 
 # config.json key → (registry kind, the flag that names it again).
@@ -414,77 +338,22 @@ def check_resume_names(config: Mapping[str, Any], run_dir: str | Path, named: Co
                               f"a run file is not imported: repeat {flag} {value} to resume this run")
 
 
-def run_options(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Keyword arguments of :func:`run_search` that reproduce the run described by ``config.json``
-    (call :func:`check_resume_names` first: this imports a predictor object's class)."""
-    try:
-        return _run_options(config)
-    except (TypeError, ValueError, KeyError, AttributeError) as exc:
-        raise ConfigError(f"the run's config.json is damaged ({type(exc).__name__}: {exc}); this run cannot "
-                          "be resumed") from None
-
-
-def _run_options(config: Mapping[str, Any]) -> dict[str, Any]:
-    budget = Budget(
-        n_queries=int(config["budget"]),
-        max_cost=math.inf if config.get("max_cost") is None else float(config["max_cost"]),
-        max_seconds=math.inf if config.get("max_seconds") is None else float(config["max_seconds"]),
-    )
-    predictor: Any = config.get("predictor")
-    if config.get("predictor_params") is not None:  # the run was given a predictor object
-        from nasloop.registry import import_target
-
-        predictor = import_target(predictor)(**config["predictor_params"])
-    return {
-        "space": config["space"],
-        "strategy": config["strategy"],
-        "budget": budget,
-        "predictor": predictor,
-        "data": config.get("data"),
-        "dataset": config.get("dataset"),
-        "metric": config.get("metric"),
-        "report": config.get("report"),
-        # runs written before directions existed maximised their metric
-        "direction": config.get("direction") or "max",
-        "objectives": config.get("objectives"),
-        "constraints": config.get("constraints") or [],
-        "side_predictor": config.get("side_predictor"),
-        "preset": config.get("preset") or "fast",
-        "benchmark": config.get("benchmark_factory"),
-        "seed": int(config.get("seed", 0)),
-        "config": SearchConfig.from_stored(config.get("search", {})),
-        "strategy_options": config.get("strategy_options") or {},
-        "predictor_options": config.get("predictor_options") or {},
-        **_execution_options(config),
-    }
-
-
-def check_parts(space: SearchSpace, *, strategy: str, predictor: str, preset: str, config: SearchConfig,
-                budget: int, strategy_options: Mapping[str, Any], predictor_options: Mapping[str, Any]) -> None:
-    """Build (and drop) the strategy and predictor of a run as :func:`run_search` would: every name,
-    preset and option error comes now, before a study writes anything."""
+def check_parts(space: SearchSpace, spec: RunSpec) -> None:
+    """Build (and drop) the strategy and predictor of ``spec`` on ``space`` as :func:`run_search` would:
+    every name, preset and option error comes now, before a study writes anything."""
     from nasloop.registry import make_strategy
 
-    budget_obj = Budget(n_queries=budget)
-    _check_finite_space(space, config, budget_obj)
-    make_strategy(strategy, space, seed=0, **dict(strategy_options))
-    predictor_obj = _build_predictor(predictor, preset=preset, seed=0, cfg=config,
-                                     options=dict(predictor_options))[0]
-    if predictor_obj is not None and config.n_warmup < 2 < budget:
-        raise ConfigError(f"n_warmup must be at least 2 with a predictor (it fits on them), got {config.n_warmup}")
+    budget = spec.to_budget()
+    _check_finite_space(space, spec.search, budget)
+    make_strategy(spec.strategy, space, seed=0, **spec.strategy_options)
+    predictor_obj = _build_predictor(spec.predictor, preset=spec.preset, seed=0, cfg=spec.search,
+                                     options=dict(spec.predictor_options))[0]
+    if predictor_obj is not None and spec.search.n_warmup < 2 < budget.n_queries:
+        raise ConfigError(f"n_warmup must be at least 2 with a predictor (it fits on them), "
+                          f"got {spec.search.n_warmup}")
 
 
 # --- helpers ------------------------------------------------------------------------------------------
-_EXECUTION_KEYS = ("workers", "simulate", "scheduler", "scheduler_file", "cost", "cost_scale", "max_retries",
-                   "eval_timeout", "gpu")
-
-
-def _execution(**options: Any) -> Any:
-    from nasloop.executors import Execution
-
-    return Execution(**options)
-
-
 def _with_execution(execution: Any, benchmark: Any) -> tuple[Any, Any]:
     """The run's execution (serial by default) and its benchmark, with the cost column applied."""
     from nasloop.executors import Execution
@@ -501,24 +370,11 @@ def _with_execution(execution: Any, benchmark: Any) -> tuple[Any, Any]:
     return execution, benchmark
 
 
-def _cluster_json(execution: Any) -> dict[str, Any] | None:
-    if not execution.uses_scheduler:
-        return None
-    return {"scheduler": execution.scheduler, "scheduler_file": execution.scheduler_file}
-
-
 def _recipe(space: str, factory: str | None, data: DataSource, dataset: str | None, execution: Any) -> Any:
     from nasloop.executors import BenchmarkRecipe
 
     return BenchmarkRecipe(space=space, factory=factory, data=resolved_sources(data), dataset=dataset,
                            cost=execution.cost, cost_scale=execution.cost_scale)
-
-
-def _execution_options(config: Mapping[str, Any]) -> dict[str, Any]:
-    """run_search's execution keywords from ``config.json`` (none for a serial run)."""
-    execution = dict(config.get("execution") or {})
-    execution.update(config.get("cluster") or {})
-    return {k: v for k, v in execution.items() if k in _EXECUTION_KEYS}
 
 
 def _child_seeds(seed: int) -> tuple[int, int, int]:
@@ -534,41 +390,34 @@ def _call_benchmark_factory(target: str, *, data: DataSource, dataset: str | Non
     if not callable(factory) or not (_accepts(factory, "data") and _accepts(factory, "dataset")):
         raise ConfigError(f"benchmark factory {target} must be a function f(data=None, dataset=None) -> Benchmark")
     bench = load_joined(factory, data, dataset)
-    if not (hasattr(bench, "query") and hasattr(bench, "metrics")):
+    if not isinstance(bench, Benchmark):
         raise ConfigError(f"benchmark factory {target} returned {type(bench).__name__}, not a Benchmark "
-                          "(nasloop.benchmark.Benchmark: metrics and query)")
+                          "(a subclass of nasloop.Benchmark: metrics and query)")
     return bench
 
 
-def _check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
-    return int(seed)
-
-
 def _check_finite_space(space: SearchSpace, cfg: SearchConfig, budget: Budget) -> None:
-    size = len(space) if hasattr(space, "__len__") else None
+    size = space.size()
     if cfg.n_pool == "all" and (size is None or space.enumerate() is None):
         raise ConfigError(f"n_pool='all' needs a finite, enumerable space; {space.name} is not")
     if size is not None and budget.n_queries > size:
         raise ConfigError(f"budget {budget.n_queries} exceeds the {size:,} architectures of {space.name}")
 
 
-def _build_predictor(predictor: Any, *, preset: str, seed: int, cfg: SearchConfig,
+def _build_predictor(predictor: Any, *, preset: str | None, seed: int, cfg: SearchConfig,
                      options: dict[str, Any]) -> tuple[Any, str, dict[str, Any], dict[str, Any] | None]:
     """(predictor or None, its name for config.json, its extra options, all parameters of an object).
 
     A named predictor gets the loop's options that its class declares (``Predictor.caller_options``);
     the user's own options win. A predictor given as an object is recorded by class and
-    ``get_params()``, which rebuild it.
+    ``get_params()``, which rebuild it (:meth:`RunSpec.to_json`).
     """
-    from nasloop.predictor import Predictor, offer
+    from nasloop.predictor import offer
 
     if predictor is None or predictor == "none":
         return None, "none", {}, None
     if not isinstance(predictor, str):
-        params = predictor.get_params() if isinstance(predictor, Predictor) else {}
-        return predictor, _target(predictor), {}, {k: v for k, v in params.items() if _jsonable(v)}
+        return predictor, predictor_name(predictor), {}, predictor_params(predictor)
     from nasloop.registry import build, resolve
 
     if not isinstance(preset, str):
@@ -594,26 +443,6 @@ def _accepts(factory: Any, name: str) -> bool:
     return name in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
 
 
-def _jsonable(value: Any) -> bool:
-    return isinstance(value, str | int | float | bool | type(None))
-
-
-def _target(obj: Any) -> str:
-    cls = obj if isinstance(obj, type) else type(obj)
-    return f"{cls.__module__}:{cls.__qualname__}"
-
-
-# Keys of config.json that must agree when a run is resumed. The query budget may change: a resumed
-# run can be extended (or cut back to no fewer queries than it holds), see _change_budget.
-_RERUN_KEYS = ("space", "data", "dataset", "benchmark", "benchmark_factory", "metric", "report", "direction",
-               "objectives", "constraints", "side_predictor", "strategy",
-               "strategy_options",
-               "predictor", "preset", "predictor_options", "predictor_params", "max_cost",
-               "max_seconds", "seed", "search", "execution")
-
-
-# What config.json files written before directions, constraints and objectives existed mean.
-_LEGACY_GOAL = {"direction": "max", "objectives": None, "constraints": [], "side_predictor": None}
 # Predictor of constraint columns and further objectives: a forest fits in milliseconds (docs/decisions.md).
 SIDE_PREDICTOR = "rf"
 
@@ -642,16 +471,13 @@ def _check_data_unchanged(run_dir: Path, space: str | SearchSpace, data: DataSou
     changed, not by whatever its new content fails (or, worse, passes) in the loader."""
     stored = rundir.read_config(run_dir).get("data_files")
     if stored is not None:
-        check_unchanged(run_dir, stored, fingerprints(space if isinstance(space, str) else _target(space), data))
+        check_unchanged(run_dir, stored, fingerprints(space if isinstance(space, str) else target_of(space), data))
 
 
 def _check_same_config(run_dir: Path, payload: dict[str, Any]) -> dict[str, Any]:
     """The run's stored ``config.json``, after checking that it agrees with ``payload``."""
-    stored = {**_LEGACY_GOAL, **rundir.read_config(run_dir)}
-    if isinstance(stored.get("search"), dict):  # written before some options existed: fill in their old values
-        stored = {**stored, "search": SearchConfig.from_stored(stored["search"]).to_json()}
-    diffs = [f"{k}: run has {stored.get(k)!r}, now {payload.get(k)!r}"
-             for k in _RERUN_KEYS if _norm(stored.get(k)) != _norm(payload.get(k))]
+    stored = rundir.read_config(run_dir)
+    diffs = config_diff(payload, stored)  # RunSpec.diff: options older files lack read as those runs had them
     if diffs:
         raise ConfigError(f"{run_dir} was started with other options ({'; '.join(diffs)}); drop the "
                           "conflicting flags to resume it, or start a new run")
@@ -664,9 +490,3 @@ def _check_same_config(run_dir: Path, payload: dict[str, Any]) -> dict[str, Any]
         rundir.atomic_write_json(run_dir / rundir.CONFIG,
                                  {**rundir.read_config(run_dir), "data_files": payload["data_files"]})
     return stored
-
-
-def _norm(value: Any) -> Any:
-    import json
-
-    return json.loads(json.dumps(value, sort_keys=True))

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from nasloop.benchmark import table_of
 from nasloop.errors import ConfigError
 
 DIRECTIONS = ("max", "min")
@@ -205,11 +206,12 @@ def split_metric(text: str | None) -> tuple[str | None, str | None]:
 
 def feasible_mask(bench: Any, goal: Goal) -> np.ndarray | None:
     """Which rows of a table satisfy every constraint (``None`` if the benchmark is no table)."""
-    if not hasattr(bench, "values") or not hasattr(bench, "archs"):
+    table = table_of(bench)
+    if table is None:
         return None
-    mask = np.ones(len(bench.archs), dtype=bool)
+    mask = np.ones(len(table.archs), dtype=bool)
     for c in goal.constraints:
-        mask &= c.mask(bench.values(c.metric))
+        mask &= c.mask(table.values(c.metric))
     return mask
 
 
@@ -218,14 +220,14 @@ def table_optimum(bench: Any, goal: Goal, metric: str, direction: str) -> tuple[
     if not goal.constraints:
         found = bench.optimum(metric, maximize=direction == "max")
         return None if found is None else (float(found[0]), found[1])
-    mask = feasible_mask(bench, goal)
-    if mask is None:
+    mask, table = feasible_mask(bench, goal), table_of(bench)
+    if mask is None or table is None:
         return None
-    values = np.where(mask, bench.values(metric), np.nan)
+    values = np.where(mask, table.values(metric), np.nan)
     if not np.isfinite(values).any():
         return None
     row = int(np.nanargmax(values) if direction == "max" else np.nanargmin(values))
-    return float(values[row]), bench.archs[row]
+    return float(values[row]), table.archs[row]
 
 
 class ColumnModels:

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from nasloop.benchmark import table_of
 from nasloop.objectives import Goal
 
 
@@ -59,11 +60,12 @@ class Scale:
 
 def table_points(bench: Any, goal: Goal) -> tuple[np.ndarray, list[Any]] | None:
     """Signed objective values of every cell of a table with all of them finite (None: no table)."""
-    if not hasattr(bench, "values") or not hasattr(bench, "archs"):
+    table = table_of(bench)
+    if table is None:
         return None
-    cols = np.column_stack([o.sign * bench.values(o.metric) for o in goal.objectives])
+    cols = np.column_stack([o.sign * table.values(o.metric) for o in goal.objectives])
     keep = np.all(np.isfinite(cols), axis=1)
-    return cols[keep], [a for a, k in zip(bench.archs, keep) if k]
+    return cols[keep], [a for a, k in zip(table.archs, keep) if k]
 
 
 @dataclass(frozen=True)

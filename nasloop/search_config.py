@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from nasloop.acquisition import check_rule
 from nasloop.errors import ConfigError
+from nasloop.option_types import BOOLEAN, FIT_BUDGET, INTEGER, NUMBER, POOL, TEXT, toml, toml_type
 
 
 @dataclass(frozen=True)
@@ -50,22 +51,22 @@ class SearchConfig:
     """
 
     # Why each default is what it is, with the command behind its evidence: docs/decisions.md.
-    n_warmup: int = 10
+    n_warmup: int = field(default=10, metadata=toml(INTEGER))
     # A refit after every 5 true results lets the predictor learn from the local scan sooner.
-    n_per_round: int = 5
+    n_per_round: int = field(default=5, metadata=toml(INTEGER))
     # 1 of 5 picks explores (the predictor's best of 1,000 strategy proposals); 4 exploit, one at a
     # time, around the incumbent, whose unqueried neighbour the predictor alone tends to rank low.
-    n_pool: int | str = 1000
-    n_local: int = 4
-    refit_every: int = 1
-    acquisition: str = "greedy"
-    ucb_beta: float = 1.0
-    warm_start: bool = True
-    max_fit_steps: int | None = 300
+    n_pool: int | str = field(default=1000, metadata=toml(POOL))
+    n_local: int = field(default=4, metadata=toml(INTEGER))
+    refit_every: int = field(default=1, metadata=toml(INTEGER))
+    acquisition: str = field(default="greedy", metadata=toml(TEXT))
+    ucb_beta: float = field(default=1.0, metadata=toml(NUMBER))
+    warm_start: bool = field(default=True, metadata=toml(BOOLEAN))
+    max_fit_steps: int | None = field(default=300, metadata=toml(INTEGER))
     # Warm refits train on what is new: 6 steps per new result, a quarter of the fixed 150-step refit.
-    fit_budget: int | str = 6
+    fit_budget: int | str = field(default=6, metadata=toml(FIT_BUDGET))
     # A cell equivalent to a queried one only measures the training noise again.
-    skip_equivalent: bool = True
+    skip_equivalent: bool = field(default=True, metadata=toml(BOOLEAN))
 
     def __post_init__(self) -> None:
         for name in ("n_warmup", "n_per_round", "refit_every"):
@@ -114,6 +115,17 @@ class SearchConfig:
         """The options of a run from its ``config.json``: options added after the run was written take
         the value that reproduces it (``LEGACY_VALUES``), not today's default."""
         return cls.from_json({**LEGACY_VALUES, **data})
+
+    @classmethod
+    def toml_types(cls) -> dict[str, str | None]:
+        """Every option's name and its TOML type (the ``[search]`` keys of a run file)."""
+        return {f.name: toml_type(f) for f in fields(cls)}
+
+    @classmethod
+    def parse_option(cls, name: str, value: Any) -> Any:
+        """``value`` of option ``name`` as given on the command line (``--n-pool all``, ``--fit-budget 6``)."""
+        parse = {POOL: cls.parse_pool, FIT_BUDGET: cls.parse_fit_budget}.get(cls.toml_types()[name])
+        return value if parse is None else parse(value)
 
     @property
     def fit_steps_per_result(self) -> int | None:
@@ -185,7 +197,7 @@ def resolve_pool(cfg: SearchConfig, space: Any) -> SearchConfig:
     """
     if cfg.n_pool != "auto":
         return cfg
-    size = len(space) if hasattr(space, "__len__") else None
+    size = space.size()
     finite = size is not None and size <= AUTO_POOL_MAX_CELLS and space.enumerate() is not None
     from dataclasses import replace
 

@@ -43,6 +43,12 @@ class CostColumn:
         value = evaluation.metrics.get(self.cost_column, math.nan)
         return Evaluation(evaluation.metrics, cost=value * self.cost_scale if math.isfinite(value) else 0.0)
 
+    def table(self) -> Any:
+        """The wrapped benchmark's full table, if it has one (the cost column changes no metric)."""
+        from nasloop.benchmark import table_of
+
+        return table_of(self._inner)
+
     def __getattr__(self, name: str) -> Any:
         if name == "_inner":  # not set yet (unpickling): no recursion through __getattr__
             raise AttributeError(name)

@@ -18,8 +18,10 @@ import signal
 import time
 from pathlib import Path
 
+from nasloop.benchmark import Benchmark
 
-class FaultyBenchmark:
+
+class FaultyBenchmark(Benchmark):
     def __init__(self, inner) -> None:
         self.inner = inner
         self.space = inner.space

@@ -72,7 +72,7 @@ def test_fit_budget_values_and_legacy_runs():
 def test_the_loop_passes_the_budget_to_the_predictor(nb201_cifar10_path, tmp_path):
     cfg = SearchConfig(n_warmup=5, n_per_round=5, n_local=2, n_pool=30, max_fit_steps=40, fit_budget=2)
     result = run_search(strategy="random", predictor="nnformer", data=str(nb201_cifar10_path), budget=15, seed=0,
-                        config=cfg, predictor_options={"config": TINY_NNFORMER}, out=tmp_path / "run")
+                        search=cfg, predictor_options={"config": TINY_NNFORMER}, out=tmp_path / "run")
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["search"]["fit_budget"] == 2 and config["predictor_options"]["fit_budget"] == 2
     snapshot = json.loads((tmp_path / "run" / "predictor.json").read_text())  # the predictor after its last fit
@@ -87,7 +87,7 @@ def test_the_loop_passes_the_budget_to_the_predictor(nb201_cifar10_path, tmp_pat
 def test_full_budget_records_no_predictor_option(nb201_cifar10_path):
     cfg = SearchConfig(n_warmup=5, n_per_round=5, n_local=2, n_pool=30, max_fit_steps=20, fit_budget="full")
     result = run_search(strategy="random", predictor="nnformer", data=str(nb201_cifar10_path), budget=10, seed=0,
-                        config=cfg, predictor_options={"config": TINY_NNFORMER})
+                        search=cfg, predictor_options={"config": TINY_NNFORMER})
     assert result.summary["n_queries"] == 10
 
 

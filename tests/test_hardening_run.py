@@ -110,7 +110,8 @@ def callback(event):
     count[0] += 1
     if count[0] == int(n):
         os.kill(os.getpid(), signal.SIGKILL)
-run_search("nb201", None, strategy, int(budget), predictor, data=data, seed=7, config=SearchConfig(**eval(cfg)),
+run_search(space="nb201", strategy=strategy, budget=int(budget), predictor=predictor, data=data, seed=7,
+           search=SearchConfig(**eval(cfg)),
            out=out, resume=(Path(out) / "config.json").exists(), callback=callback)
 """
 
@@ -125,7 +126,8 @@ def _kill_at_event(data: Path, out: Path, strategy: str, predictor: str, n: int)
 
 def _events(data: Path, strategy: str, predictor: str) -> int:
     events: list[object] = []
-    run_search("nb201", None, strategy, BUDGET, predictor, data=str(data), seed=7, config=SearchConfig(**CFG),
+    run_search(space="nb201", benchmark=None, strategy=strategy, budget=BUDGET, predictor=predictor, data=str(data),
+               seed=7, search=SearchConfig(**CFG),
                callback=events.append)
     return len(events)
 
@@ -183,7 +185,8 @@ def test_a_sigkilled_compare_leaves_no_worker_and_a_rerun_has_no_duplicates(nb20
 # --- hostile run files --------------------------------------------------------------------------------
 def test_resume_imports_no_code_named_only_in_config_json(nb201_cifar10_path, tmp_path):
     run = tmp_path / "run"
-    run_search("nb201", None, "random", 6, "none", data=str(nb201_cifar10_path), seed=0, out=run)
+    run_search(space="nb201", benchmark=None, strategy="random", budget=6, predictor="none",
+               data=str(nb201_cifar10_path), seed=0, out=run)
     marker = tmp_path / "pwned"
     config = json.loads((run / "config.json").read_text())
     hostile = {**config, "predictor": "os:system", "predictor_params": {"command": f"touch {marker}"}}
@@ -317,7 +320,7 @@ def toml_value(value: object) -> str:
 
 def _spec_from(argv: list[str], toml_text: str | None, tmp_path: Path) -> dict | None:
     """The config a new `nasloop search` run would write for these flags and TOML file (nothing runs)."""
-    from nasloop.commands.search import chosen_options, new_run_options, search
+    from nasloop.commands.search import chosen_options, new_run_spec, search
 
     if toml_text is not None:
         (tmp_path / "c.toml").write_text(toml_text, encoding="utf-8")
@@ -327,7 +330,7 @@ def _spec_from(argv: list[str], toml_text: str | None, tmp_path: Path) -> dict |
     config_file = flags.pop("config_file")
     for key in ("resume", "quiet", "as_json"):
         flags.pop(key)
-    return check_search(**new_run_options(flags, chosen_options(ctx, flags, config_file)))
+    return check_search(new_run_spec(flags, chosen_options(ctx, flags, config_file)))
 
 
 def _valid_spec(payload: dict) -> None:
@@ -412,14 +415,16 @@ def test_a_torch_predictor_resumes_from_its_tensor_snapshot_exactly(nb201_cifar1
     uninterrupted run's. A damaged snapshot is ignored and the fits are redone, with the same result."""
     cfg = SearchConfig(n_warmup=10, n_per_round=4, n_pool=50, n_local=2, max_fit_steps=20)
     ref = tmp_path / "ref"
-    run_search("nb201", None, "evolution", 30, predictor, data=str(nb201_cifar10_path), seed=1, config=cfg, out=ref)
+    run_search(space="nb201", benchmark=None, strategy="evolution", budget=30, predictor=predictor,
+               data=str(nb201_cifar10_path), seed=1, search=cfg, out=ref)
 
     def killed(out: Path) -> Path:
         def stop(event):
             if event.phase == "query" and not event.replay and event.n_queries == 22:
                 raise KeyboardInterrupt  # as a kill: the files are as they were after query 22
         with pytest.raises(KeyboardInterrupt):
-            run_search("nb201", None, "evolution", 30, predictor, data=str(nb201_cifar10_path), seed=1, config=cfg,
+            run_search(space="nb201", benchmark=None, strategy="evolution", budget=30, predictor=predictor,
+                       data=str(nb201_cifar10_path), seed=1, search=cfg,
                        out=out, callback=stop)
         return out
 
@@ -447,14 +452,16 @@ def test_a_snapshot_keeps_what_the_fit_budget_counts_from(nb201_cifar10_path, tm
     refits after a resume from the snapshot run as many steps as uninterrupted ones."""
     cfg = SearchConfig(n_warmup=10, n_per_round=4, n_pool=50, n_local=2, max_fit_steps=120, fit_budget=2)
     ref = tmp_path / "ref"
-    run_search("nb201", None, "evolution", 30, "mlp", data=str(nb201_cifar10_path), seed=1, config=cfg, out=ref)
+    run_search(space="nb201", benchmark=None, strategy="evolution", budget=30, predictor="mlp",
+               data=str(nb201_cifar10_path), seed=1, search=cfg, out=ref)
 
     def stop(event):
         if event.phase == "query" and not event.replay and event.n_queries == 22:
             raise KeyboardInterrupt
     run = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
-        run_search("nb201", None, "evolution", 30, "mlp", data=str(nb201_cifar10_path), seed=1, config=cfg,
+        run_search(space="nb201", benchmark=None, strategy="evolution", budget=30, predictor="mlp",
+                   data=str(nb201_cifar10_path), seed=1, search=cfg,
                    out=run, callback=stop)
     resume_search(run)
     assert (run / "history.jsonl").read_text().count("\n") == 30

@@ -97,7 +97,7 @@ def test_three_objective_hypervolume():
 
 # --- direction ---------------------------------------------------------------------------------------------
 def test_a_minimised_metric_finds_the_smallest_value(data, table):
-    result = run_search("nb201", strategy="evolution", predictor=None, data=data, metric="pixel3:min",
+    result = run_search(space="nb201", strategy="evolution", predictor=None, data=data, metric="pixel3:min",
                         budget=30, seed=1)
     s = result.summary
     values = [r.metrics["pixel3"] for r in result.records]
@@ -105,15 +105,15 @@ def test_a_minimised_metric_finds_the_smallest_value(data, table):
     assert s["optimum"]["pixel3"]["value"] == pytest.approx(float(np.nanmin(table.values("pixel3"))))
     assert s["search_regret"] == pytest.approx(min(values) - s["optimum"]["pixel3"]["value"], abs=1e-6)
     assert s["search_regret"] >= 0
-    flipped = run_search("nb201", strategy="evolution", predictor=None, data=data, metric="pixel3",
+    flipped = run_search(space="nb201", strategy="evolution", predictor=None, data=data, metric="pixel3",
                          direction="max", budget=30, seed=1)
     assert flipped.summary["best"]["value"] == max(r.metrics["pixel3"] for r in flipped.records)
 
 
 def test_a_minimised_metric_guides_the_predictor(data):
     cfg = SearchConfig(n_warmup=5, n_pool=50)
-    result = run_search("nb201", strategy="random", predictor="rf", data=data, metric="pixel3:min", budget=25,
-                        seed=0, config=cfg)
+    result = run_search(space="nb201", strategy="random", predictor="rf", data=data, metric="pixel3:min", budget=25,
+                        seed=0, search=cfg)
     warm = np.median([r.metrics["pixel3"] for r in result.records[:5]])
     picked = np.median([r.metrics["pixel3"] for r in result.records[5:]])
     assert picked < warm  # the predictor's picks go for low latency
@@ -136,7 +136,8 @@ class Recorder:
 
 def test_constraints_pick_the_best_feasible_cell_and_mark_infeasible_ones(data, table, tmp_path):
     bound = float(np.median(table.values("pixel3")))
-    result = run_search("nb201", strategy="evolution", predictor=None, data=data, constraints=[f"pixel3<={bound}"],
+    result = run_search(space="nb201", strategy="evolution", predictor=None, data=data,
+                        constraints=[f"pixel3<={bound}"],
                         budget=40, seed=3, out=tmp_path / "run")
     s = result.summary
     feasible = [r for r in result.records if r.metrics["pixel3"] <= bound]
@@ -163,7 +164,7 @@ def test_strategies_see_infeasible_results_as_the_worst_value(data):
 
     SearchEngine.__init__ = spy
     try:
-        result = run_search("nb201", strategy="evolution", predictor=None, data=data, constraints=["pixel3<=5"],
+        result = run_search(space="nb201", strategy="evolution", predictor=None, data=data, constraints=["pixel3<=5"],
                             budget=25, seed=0)
     finally:
         SearchEngine.__init__ = original
@@ -176,8 +177,8 @@ def test_strategies_see_infeasible_results_as_the_worst_value(data):
 
 
 def test_a_constrained_predictor_run_fits_a_predictor_per_constraint(data):
-    result = run_search("nb201", strategy="random", predictor="rf", data=data, constraints=["pixel3<=6"],
-                        budget=20, seed=0, config=SearchConfig(n_warmup=5, n_pool=40))
+    result = run_search(space="nb201", strategy="random", predictor="rf", data=data, constraints=["pixel3<=6"],
+                        budget=20, seed=0, search=SearchConfig(n_warmup=5, n_pool=40))
     s = result.summary
     assert s["best"]["metrics"]["pixel3"] <= 6
     # the picks after the warm-up are mostly predicted feasible, and mostly are
@@ -198,7 +199,7 @@ def _front_is_right(result):
 
 @pytest.mark.parametrize("strategy", ["random", "nsga2", "motpe"])
 def test_baselines_return_the_front_of_their_queries(data, strategy):
-    result = run_search("nb201", strategy=strategy, predictor=None, data=data,
+    result = run_search(space="nb201", strategy=strategy, predictor=None, data=data,
                         objectives=["val_acc:max", "pixel3:min"], budget=30, seed=0)
     _front_is_right(result)
     assert result.summary["objectives"] == ["val_acc:max", "pixel3:min"]
@@ -206,7 +207,7 @@ def test_baselines_return_the_front_of_their_queries(data, strategy):
 
 def test_an_unknown_multi_objective_strategy_is_refused(data):
     with pytest.raises(NasloopError, match="nsga2"):
-        run_search("nb201", strategy="evolution", predictor=None, data=data,
+        run_search(space="nb201", strategy="evolution", predictor=None, data=data,
                    objectives=["val_acc:max", "pixel3:min"], budget=10)
 
 
@@ -217,8 +218,8 @@ MO_CFG = SearchConfig(n_warmup=5, n_pool=40, n_local=1)
                                   {"metric": "val_acc", "constraints": ["pixel3<=8"]}], ids=["pareto", "constrained"])
 def test_a_killed_run_resumes_to_the_uninterrupted_one(data, tmp_path, goal):
     options = {"strategy": "random", "predictor": "rf", "data": data, **goal, "budget": 22, "seed": 4,
-               "config": MO_CFG}
-    ref = run_search("nb201", **options, out=tmp_path / "ref")
+               "search": MO_CFG}
+    ref = run_search(space="nb201", **options, out=tmp_path / "ref")
     if "objectives" in goal:
         _front_is_right(ref)
 
@@ -230,7 +231,7 @@ def test_a_killed_run_resumes_to_the_uninterrupted_one(data, tmp_path, goal):
             raise Kill
 
     with pytest.raises(Kill):
-        run_search("nb201", **options, out=tmp_path / "run", callback=killer)
+        run_search(space="nb201", **options, out=tmp_path / "run", callback=killer)
     assert not (tmp_path / "run" / "summary.json").exists()
     done = resume_search(tmp_path / "run")
     assert [r.arch for r in done.records] == [r.arch for r in ref.records]
@@ -243,7 +244,7 @@ def test_a_killed_run_resumes_to_the_uninterrupted_one(data, tmp_path, goal):
 
 
 def test_a_run_from_before_directions_resumes_as_maximised(data, tmp_path):
-    run_search("nb201", strategy="evolution", predictor=None, data=data, metric="pixel3", direction="max",
+    run_search(space="nb201", strategy="evolution", predictor=None, data=data, metric="pixel3", direction="max",
                budget=10, seed=0, out=tmp_path / "old")
     config_path = tmp_path / "old" / "config.json"
     config = json.loads(config_path.read_text())

@@ -55,7 +55,8 @@ class Stubborn(RandomSearch):
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_budget_is_spent_exactly_on_distinct_cells(nb201_cifar10, strategy, predictor):
     bench = CountingBenchmark(nb201_cifar10)
-    result = run_search("nb201", bench, strategy, 23, predictor, seed=1, config=SMALL)
+    result = run_search(space="nb201", benchmark=bench, strategy=strategy, budget=23, predictor=predictor, seed=1,
+                        search=SMALL)
     archs = [r.arch for r in result.records]
     assert len(archs) == 23 == len(set(archs)) == len(bench.calls)
     assert [r.number for r in result.records] == list(range(1, 24))
@@ -73,21 +74,24 @@ def test_budget_is_spent_exactly_on_distinct_cells(nb201_cifar10, strategy, pred
 
 def test_repeat_proposals_are_never_charged(nb201_cifar10):
     bench = CountingBenchmark(nb201_cifar10)
-    result = run_search("nb201", bench, "tests.test_loop:Stubborn", 15, TOY, seed=0, config=SMALL)
+    result = run_search(space="nb201", benchmark=bench, strategy="tests.test_loop:Stubborn", budget=15,
+                        predictor=TOY, seed=0, search=SMALL)
     assert len(bench.calls) == len(set(bench.calls)) == 15 == len({r.arch for r in result.records})
 
 
 def test_cost_budget_keeps_the_query_that_crosses_it(nb201_cifar10):
     bench = CountingBenchmark(nb201_cifar10, cost=10.0)
-    result = run_search("nb201", bench, "random", Budget(n_queries=50, max_cost=35.0), None, seed=0)
+    result = run_search(space="nb201", benchmark=bench, strategy="random", budget=Budget(n_queries=50,
+                        max_cost=35.0), predictor=None, seed=0)
     assert len(result.records) == 4 and result.summary["stopped"] == "cost"
     assert result.records[-1].cum_cost == 40.0
 
 
 def test_same_seed_same_history(nb201_cifar10):
     def run(seed):
-        return [r.arch for r in run_search("nb201", nb201_cifar10, "evolution", 20, TOY, seed=seed,
-                                           config=SMALL).records]
+        return [r.arch for r in run_search(space="nb201", benchmark=nb201_cifar10, strategy="evolution", budget=20,
+                                           predictor=TOY, seed=seed,
+                                           search=SMALL).records]
 
     assert run(4) == run(4)
     assert run(4) != run(5)
@@ -95,7 +99,8 @@ def test_same_seed_same_history(nb201_cifar10):
 
 def test_pool_of_all_unqueried_cells(nb201_cifar10):
     cfg = SearchConfig(n_warmup=5, n_per_round=5, n_pool="all")
-    result = run_search("nb201", nb201_cifar10, "random", 15, TOY, seed=0, config=cfg)
+    result = run_search(space="nb201", benchmark=nb201_cifar10, strategy="random", budget=15, predictor=TOY, seed=0,
+                        search=cfg)
     assert len({r.arch for r in result.records}) == 15
 
 
@@ -104,7 +109,8 @@ def test_refit_cadence_and_predictor_quality_log(nb201_cifar10, tmp_path):
 
     toy = ToyRidge(seed=0)
     cfg = SearchConfig(n_warmup=5, n_per_round=5, n_pool=20, refit_every=10)
-    run_search("nb201", nb201_cifar10, "evolution", 35, toy, seed=0, config=cfg, out=tmp_path / "run")
+    run_search(space="nb201", benchmark=nb201_cifar10, strategy="evolution", budget=35, predictor=toy, seed=0,
+               search=cfg, out=tmp_path / "run")
     assert toy.n_fits_ == 3  # fits at 5, 15 and 25 true results
     rounds = [json.loads(line) for line in (tmp_path / "run" / "rounds.jsonl").read_text().splitlines()]
     assert [r["round"] for r in rounds] == list(range(7))
@@ -123,7 +129,8 @@ def test_local_picks_follow_the_incumbent_within_the_round(nb201_cifar10):
 
     space = make_space("nb201")
     cfg = SearchConfig(n_warmup=6, n_per_round=4, n_pool=20, n_local=3)
-    result = run_search("nb201", nb201_cifar10, "random", 30, TOY, seed=2, config=cfg)
+    result = run_search(space="nb201", benchmark=nb201_cifar10, strategy="random", budget=30, predictor=TOY, seed=2,
+                        search=cfg)
     records = result.records
     assert len({r.arch for r in records}) == 30
     moved = 0  # local picks whose incumbent was found earlier in the same round
@@ -153,14 +160,16 @@ def test_bad_n_local():
 @pytest.mark.parametrize("rule", ["ucb", "thompson"])
 def test_uncertainty_acquisitions_run(nb201_cifar10, rule):
     cfg = SearchConfig(n_warmup=6, n_per_round=4, n_pool=20, acquisition=rule)
-    result = run_search("nb201", nb201_cifar10, "random", 14, TOY, seed=0, config=cfg)
+    result = run_search(space="nb201", benchmark=nb201_cifar10, strategy="random", budget=14, predictor=TOY, seed=0,
+                        search=cfg)
     assert len({r.arch for r in result.records}) == 14
     assert any(r.predicted_std and r.predicted_std > 0 for r in result.records)
 
 
 def test_callback_reports_progress(nb201_cifar10):
     events = []
-    run_search("nb201", nb201_cifar10, "tpe", 12, TOY, seed=0, config=SMALL, callback=events.append)
+    run_search(space="nb201", benchmark=nb201_cifar10, strategy="tpe", budget=12, predictor=TOY, seed=0,
+               search=SMALL, callback=events.append)
     phases = [e.phase for e in events]
     assert phases[0] == "start" and phases[-1] == "done" and "fit" in phases
     queries = [e.n_queries for e in events if e.phase == "query"]
@@ -170,7 +179,7 @@ def test_callback_reports_progress(nb201_cifar10):
 
 def test_nothing_is_written_without_out(nb201_cifar10, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    result = run_search("nb201", nb201_cifar10, "random", 3, None, seed=0)
+    result = run_search(space="nb201", benchmark=nb201_cifar10, strategy="random", budget=3, predictor=None, seed=0)
     assert result.run_dir is None and not list(tmp_path.iterdir())
 
 
@@ -233,7 +242,7 @@ def test_bad_search_config(kwargs, message):
 @pytest.mark.parametrize(("budget", "message"), [(0, "positive"), (-2, "positive"), (20000, "exceeds the 15,625")])
 def test_bad_budget(nb201_cifar10, budget, message):
     with pytest.raises(ConfigError, match=message):
-        run_search("nb201", nb201_cifar10, "random", budget, None)
+        run_search(space="nb201", benchmark=nb201_cifar10, strategy="random", budget=budget, predictor=None)
 
 
 def test_missing_metric_value_is_not_told_as_a_number(nb201_cifar10):
@@ -246,7 +255,8 @@ def test_missing_metric_value_is_not_told_as_a_number(nb201_cifar10):
                 return Evaluation({k: v for k, v in ev.metrics.items() if k != "val_acc"})
             return ev
 
-    result = run_search("nb201", Holes(nb201_cifar10), "tpe", 15, TOY, seed=0, config=SMALL)
+    result = run_search(space="nb201", benchmark=Holes(nb201_cifar10), strategy="tpe", budget=15, predictor=TOY,
+                        seed=0, search=SMALL)
     assert len(result.records) == 15
     assert math.isfinite(result.best_value)
 
@@ -256,6 +266,9 @@ def test_auto_pool_scores_a_small_finite_space_whole():
 
     class Infinite:
         def enumerate(self):
+            return None
+
+        def size(self):
             return None
 
     from nasloop.registry import make_space
@@ -283,11 +296,13 @@ def test_picks_skip_cells_equivalent_to_queried_ones(nb201_cifar10):
 
     space = make_space("nb201")
     cfg = SearchConfig(n_warmup=6, n_per_round=5, n_pool=40, n_local=4)
-    skipping = run_search("nb201", nb201_cifar10, "random", 60, TOY, seed=3, config=cfg).records
+    skipping = run_search(space="nb201", benchmark=nb201_cifar10, strategy="random", budget=60, predictor=TOY,
+                          seed=3, search=cfg).records
     assert cfg.skip_equivalent and len(skipping) == 60
     assert _twins(skipping[6:], space) == 0 and _twins(skipping, space) == _twins(skipping[:6], space)
     off = SearchConfig(**{**cfg.to_json(), "skip_equivalent": False})
-    plain = run_search("nb201", nb201_cifar10, "random", 60, TOY, seed=3, config=off).records
+    plain = run_search(space="nb201", benchmark=nb201_cifar10, strategy="random", budget=60, predictor=TOY, seed=3,
+                       search=off).records
     assert _twins(plain, space) > 0
 
 
@@ -305,7 +320,8 @@ def _one_class_nb201():
 def test_equivalent_cells_are_picked_when_nothing_else_is_left(nb201_cifar10):
     space = _one_class_nb201()
     cfg = SearchConfig(n_warmup=3, n_per_round=4, n_pool=20, n_local=2)
-    result = run_search(space, nb201_cifar10, "random", 15, TOY, seed=0, config=cfg)
+    result = run_search(space=space, benchmark=nb201_cifar10, strategy="random", budget=15, predictor=TOY, seed=0,
+                        search=cfg)
     assert len({r.arch for r in result.records}) == 15 and result.summary["stopped"] == "budget"
 
 

@@ -24,8 +24,8 @@ def tables(nb201_cifar10_path):
 
 
 def _sim(tables, workers, *, budget=30, seed=3, out=None, predictor=None, **kw):
-    return run_search("nb201", strategy=kw.pop("strategy", "evolution"), budget=budget, data=tables, seed=seed,
-                      predictor=ToyRidge() if predictor is None else predictor, config=CFG, workers=workers,
+    return run_search(space="nb201", strategy=kw.pop("strategy", "evolution"), budget=budget, data=tables, seed=seed,
+                      predictor=ToyRidge() if predictor is None else predictor, search=CFG, workers=workers,
                       simulate=True, cost="1080ti_256", out=out, **kw)
 
 
@@ -34,8 +34,8 @@ def _intervals(records):
 
 
 def test_one_simulated_worker_picks_what_the_serial_loop_picks(tables):
-    serial = run_search("nb201", strategy="evolution", budget=30, data=tables, seed=3, predictor=ToyRidge(),
-                        config=CFG)
+    serial = run_search(space="nb201", strategy="evolution", budget=30, data=tables, seed=3, predictor=ToyRidge(),
+                        search=CFG)
     sim = _sim(tables, 1)
     assert [r.arch for r in sim.records] == [r.arch for r in serial.records]
     assert [r.round for r in sim.records] == [r.round for r in serial.records]
@@ -88,7 +88,8 @@ def test_pool_picks_avoid_neighbours_of_pending_cells(tables):
 
     space = make_space("nb201")
     cfg = SearchConfig(n_warmup=6, n_per_round=4, n_local=0, n_pool=200, max_fit_steps=None)
-    result = run_search("nb201", strategy="random", budget=40, data=tables, seed=1, predictor=ToyRidge(), config=cfg,
+    result = run_search(space="nb201", strategy="random", budget=40, data=tables, seed=1, predictor=ToyRidge(),
+                        search=cfg,
                         workers=6, simulate=True, cost="1080ti_256")
     recs = sorted(result.records, key=lambda r: r.extra["submitted"])
     close = 0
@@ -129,13 +130,13 @@ def test_a_parallel_run_keeps_its_budget_on_resume(tables, tmp_path):
 
 def test_simulation_needs_a_cost(nb201_cifar10_path, tables):
     with pytest.raises(ConfigError, match="--cost"):
-        run_search("nb201", data=str(nb201_cifar10_path), predictor="none", budget=5, workers=2, simulate=True)
+        run_search(space="nb201", data=str(nb201_cifar10_path), predictor="none", budget=5, workers=2, simulate=True)
     with pytest.raises(ConfigError, match="cost column 'nope'"):
-        run_search("nb201", data=tables, predictor="none", budget=5, workers=2, simulate=True, cost="nope")
+        run_search(space="nb201", data=tables, predictor="none", budget=5, workers=2, simulate=True, cost="nope")
     with pytest.raises(ConfigError, match="workers"):
-        run_search("nb201", data=tables, predictor="none", budget=5, workers=0, simulate=True, cost="1080ti_256")
+        run_search(space="nb201", data=tables, predictor="none", budget=5, workers=0, simulate=True, cost="1080ti_256")
     with pytest.raises(ConfigError, match="cost_scale"):
-        run_search("nb201", data=tables, predictor="none", budget=5, cost="1080ti_256", cost_scale=-1.0)
+        run_search(space="nb201", data=tables, predictor="none", budget=5, cost="1080ti_256", cost_scale=-1.0)
 
 
 def test_cost_scale_scales_the_simulated_time(tables):
@@ -168,8 +169,8 @@ def test_an_evaluation_that_raises_is_a_failed_query_and_the_run_goes_on(tables)
     from nasloop.simulate import CostColumn
 
     flaky = _Flaky(CostColumn(make_benchmark("nb201", data=tables), "1080ti_256"))
-    result = run_search("nb201", benchmark=flaky, strategy="evolution", budget=30, seed=3, predictor=ToyRidge(),
-                        config=CFG, workers=4, simulate=True)
+    result = run_search(space="nb201", benchmark=flaky, strategy="evolution", budget=30, seed=3, predictor=ToyRidge(),
+                        search=CFG, workers=4, simulate=True)
     failed = [r for r in result.records if r.extra["status"] == "failed"]
     assert len(result.records) == 30 and len({r.arch for r in result.records}) == 30
     assert failed and len(failed) == len(flaky.failed)

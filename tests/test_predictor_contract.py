@@ -26,7 +26,8 @@ def test_a_plug_in_that_declares_nothing_gets_no_loop_options(nb201_cifar10, tmp
     built, _, options, _ = _build_predictor("tests.toy_predictor:ToyRidge", preset="fast", seed=0, cfg=SMALL,
                                             options={})
     assert options == {} and built.warm_start is True
-    result = run_search("nb201", nb201_cifar10, "random", 14, "tests.toy_predictor:ToyRidge", seed=0, config=SMALL,
+    result = run_search(space="nb201", benchmark=nb201_cifar10, strategy="random", budget=14,
+                        predictor="tests.toy_predictor:ToyRidge", seed=0, search=SMALL,
                         out=tmp_path / "run")
     assert len(result.records) == 14
     assert json.loads((tmp_path / "run" / "config.json").read_text())["predictor_options"] == {}

@@ -32,8 +32,8 @@ def callback(event):
           and event.n_queries == int(n))
     if hit:
         os.kill(os.getpid(), signal.SIGKILL)
-run_search("nb201", None, strategy, __BUDGET__, predictor, data=data, seed=7, config=SearchConfig(**__CFG__),
-           out=out, resume=os.path.isdir(out), callback=callback)
+run_search(space="nb201", strategy=strategy, budget=__BUDGET__, predictor=predictor, data=data, seed=7,
+           search=SearchConfig(**__CFG__), out=out, resume=os.path.isdir(out), callback=callback)
 """.replace("__BUDGET__", str(BUDGET)).replace("__CFG__", repr(CFG))
 
 
@@ -45,7 +45,8 @@ def _killed_run(data: Path, out: Path, strategy: str, predictor: str, phase: str
 
 
 def _reference(data: Path, out: Path, strategy: str, predictor: str) -> Path:
-    run_search("nb201", None, strategy, BUDGET, predictor, data=str(data), seed=7, config=SearchConfig(**CFG),
+    run_search(space="nb201", benchmark=None, strategy=strategy, budget=BUDGET, predictor=predictor, data=str(data),
+               seed=7, search=SearchConfig(**CFG),
                out=out)
     return out
 
@@ -118,7 +119,8 @@ def test_partial_last_line_is_dropped_and_redone(nb201_cifar10_path, tmp_path):
 
 
 def _run(data: Path, out: Path, strategy: str, predictor: str, budget: int) -> Path:
-    run_search("nb201", None, strategy, budget, predictor, data=str(data), seed=7, config=SearchConfig(**CFG),
+    run_search(space="nb201", benchmark=None, strategy=strategy, budget=budget, predictor=predictor, data=str(data),
+               seed=7, search=SearchConfig(**CFG),
                out=out)
     return out
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from nasloop.benchmark import Benchmark
 from tests.conftest import SHARED_DATA, require_shared
 from tests.conftest import run_cli as conftest_cli
 
@@ -82,7 +83,7 @@ def test_mlp_plugin_through_run_search(mlp_by_name):
     from nasloop.search_config import SearchConfig
 
     result = nasloop.run_search(space="mlp-digits", strategy="evolution", predictor="rf", budget=6, seed=0,
-                                config=SearchConfig(n_warmup=3, n_per_round=2, n_pool=10))
+                                search=SearchConfig(n_warmup=3, n_per_round=2, n_pool=10))
     assert [r.arch for r in result.records] == [row["arch"] for row in history(mlp_by_name)]
     assert [dict(r.metrics) for r in result.records] == [row["metrics"] for row in history(mlp_by_name)]
 
@@ -195,7 +196,8 @@ def test_darts_real_training_through_run_search_reports_steps():
         assert benchmark is bench
         benchmark.progress = lambda done, total: steps.append((done, total))
 
-    result = nasloop.run_search("darts", bench, "evolution", 2, None, seed=0, on_benchmark=hook)
+    result = nasloop.run_search(space="darts", benchmark=bench, strategy="evolution", budget=2, predictor=None,
+                                seed=0, on_benchmark=hook)
     assert len(result.records) == 2 and result.summary["metric"] == "val_acc"
     assert steps == [(1, 2), (2, 2)] * 2  # 128 images, batch 64, 1 epoch: 2 steps per genotype
     assert all(r.cost == pytest.approx(r.metrics["train_time"]) for r in result.records)
@@ -210,11 +212,20 @@ def test_darts_default_training_on_digits_cli(tmp_path):
     assert json.loads(proc.stdout)["n_queries"] == 2
 
 
+class _Trainer(Benchmark):
+    """A benchmark with the declared ``progress`` hook (None until the CLI sets it)."""
+
+    metrics = ("acc",)
+
+    def query(self, arch):
+        raise NotImplementedError
+
+
 def test_cli_bar_shows_a_training_task_per_evaluation():
     from nasloop.commands.search import _Bar
 
-    bench = SimpleNamespace(progress=None)
-    table = SimpleNamespace()  # no progress attribute: nothing attached
+    bench = _Trainer()
+    table = SimpleNamespace()  # not a Benchmark, no progress attribute: nothing attached
     with _Bar(3, disable=False) as bar:
         bar.attach(bench)
         bar.attach(table)
@@ -231,5 +242,5 @@ def test_cli_bar_shows_a_training_task_per_evaluation():
         bench.progress(1, 5)  # the next evaluation starts the bar again
         assert (task.completed, task.total, task.visible) == (1, 5, True)
     with _Bar(3, disable=True) as quiet:
-        quiet.attach(bench := SimpleNamespace(progress=None))
+        quiet.attach(bench := _Trainer())
         assert bench.progress is None

@@ -10,6 +10,17 @@ from typing import Any
 import click
 
 from nasloop.errors import ConfigError
+from nasloop.option_types import (  # noqa: F401  (the subcommands import them from here)
+    BOOLEAN,
+    FIT_BUDGET,
+    INTEGER,
+    NUMBER,
+    PATHS,
+    POOL,
+    TABLE,
+    TEXT,
+    check_toml_types,
+)
 
 F = Callable[..., Any]
 
@@ -77,39 +88,6 @@ def load_toml(path: str | None) -> dict[str, Any]:
         raise ConfigError(f"config file {path!r} does not exist") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path!r} is not valid TOML: {exc}") from None
-
-
-# The value types a TOML key may hold, by key (what check_toml_types accepts).
-TEXT, INTEGER, NUMBER, BOOLEAN, TABLE = "a string", "an integer", "a finite number", "true or false", "a table"
-POOL = "a positive integer, 'all' or 'auto'"
-FIT_BUDGET = "a positive integer or 'full'"
-PATHS = "a path or a list of paths"
-
-
-def check_toml_types(path: str | None, values: dict[str, Any], types: dict[str, str]) -> None:
-    """Refuse a TOML value of the wrong type (``budget = "ten"``) with a one-line ``ConfigError``.
-
-    TOML numbers may be ``inf`` or ``nan``; every number here must be finite.
-    """
-    import math
-
-    for key, value in values.items():
-        kind = types.get(key)
-        ok = {
-            None: True,
-            TEXT: isinstance(value, str),
-            INTEGER: isinstance(value, int) and not isinstance(value, bool),
-            NUMBER: isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value),
-            BOOLEAN: isinstance(value, bool),
-            TABLE: isinstance(value, dict),
-            POOL: (isinstance(value, int) and not isinstance(value, bool)) or value in ("all", "auto"),
-            FIT_BUDGET: (isinstance(value, int) and not isinstance(value, bool)) or value == "full",
-            PATHS: isinstance(value, str) or (isinstance(value, list) and bool(value)
-                                              and all(isinstance(v, str) for v in value)),
-        }[kind]
-        if not ok:
-            where = f"{path}: " if path else ""
-            raise ConfigError(f"{where}{key} must be {kind}, got {value!r}")
 
 
 def check_finite_flag(name: str, value: float | None) -> None:

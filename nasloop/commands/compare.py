@@ -12,10 +12,8 @@ import click
 
 from nasloop.commands.common import (
     BOOLEAN,
-    FIT_BUDGET,
     INTEGER,
     NUMBER,
-    PATHS,
     POOL,
     TABLE,
     TEXT,
@@ -28,21 +26,20 @@ from nasloop.commands.common import (
     space_option,
 )
 from nasloop.errors import ConfigError
+from nasloop.runspec import RunSpec
+from nasloop.search_config import SearchConfig
 
 AT = (25, 50, 100, 150)
 _LIST_OF_TEXT = "a list of strings"
 _LIST_OF_TABLES = "a list of tables ([[configs]])"
-# Keys a study file may hold, with their types (seeds: a count or a list, checked by _seeds).
+# The run options a study file may set for all its runs (their types are the runs' own), then the
+# study's own keys (seeds: a count or a list, checked by _seeds).
+_RUN_KEYS = ("space", "data", "dataset", "metric", "report", "preset", "budget", "objectives", "constraints",
+             "workers", "simulate", "cost", "cost_scale", "scheduler", "scheduler_file")
 _FILE_TYPES: dict[str, str | None] = {
-    **dict.fromkeys(("space", "dataset", "metric", "report", "preset", "acquisition", "out", "prior"), TEXT),
-    **dict.fromkeys(("budget", "jobs", "n_warmup", "n_per_round", "n_local", "refit_every", "max_fit_steps"),
-                    INTEGER),
-    **dict.fromkeys(("skip_equivalent", "log_x", "simulate"), BOOLEAN),
-    **dict.fromkeys(("workers",), INTEGER), **dict.fromkeys(("scheduler", "scheduler_file", "cost"), TEXT),
-    "cost_scale": NUMBER,
-    "data": PATHS, "n_pool": POOL, "fit_budget": FIT_BUDGET, "search": TABLE, "seeds": None,
+    **{k: RunSpec.toml_types()[k] for k in _RUN_KEYS}, **SearchConfig.toml_types(),
+    "jobs": INTEGER, "log_x": BOOLEAN, "out": TEXT, "prior": TEXT, "search": TABLE, "seeds": None,
     "strategies": _LIST_OF_TEXT, "predictors": _LIST_OF_TEXT, "configs": _LIST_OF_TABLES,
-    "objectives": PATHS, "constraints": PATHS,  # a string or a list of strings
 }
 _CONFIG_KEYS = ("strategy", "predictor", "label", "preset", "search", "strategy_options", "predictor_options")
 
@@ -89,7 +86,6 @@ def check_configs(spec: Any, bench: Any) -> None:
     unknown name, preset or option is refused here, not by a worker after study.json exists."""
     from nasloop.loop import check_parts
     from nasloop.registry import make_space
-    from nasloop.search_config import SearchConfig
     from nasloop.space import SearchSpace
 
     space = bench.space if isinstance(getattr(bench, "space", None), SearchSpace) else make_space(spec.space)
@@ -101,26 +97,15 @@ def check_configs(spec: Any, bench: Any) -> None:
             make_mo_strategy(config.strategy, space, build_goal("", objectives=spec.objectives), seed=0,
                              **config.strategy_options)
             continue
-        check_parts(space, strategy=config.strategy, predictor=config.predictor, preset=config.preset,
-                    config=SearchConfig.from_json(config.search), budget=spec.budget,
-                    strategy_options=config.strategy_options, predictor_options=config.predictor_options)
+        check_parts(space, spec.run_spec(config, seed=0))
 
 
 def build_spec(options: dict[str, Any]):
     """The StudySpec from merged TOML + flag options (flags win)."""
     from nasloop.compare import StudyConfig, StudySpec, grid
 
-    search = {k: options[k] for k in ("n_warmup", "n_per_round", "n_pool", "n_local", "refit_every", "acquisition",
-                                     "max_fit_steps", "fit_budget", "skip_equivalent")
+    search = {k: SearchConfig.parse_option(k, options[k]) for k in SearchConfig.toml_types()
               if options.get(k) is not None}
-    if "n_pool" in search:
-        from nasloop.search_config import SearchConfig
-
-        search["n_pool"] = SearchConfig.parse_pool(search["n_pool"])
-    if "fit_budget" in search:
-        from nasloop.search_config import SearchConfig
-
-        search["fit_budget"] = SearchConfig.parse_fit_budget(search["fit_budget"])
     predictors = options.get("predictors") or ([] if options.get("prior") else ["none"])
     configs = list(grid(options.get("strategies") or [], predictors,
                         preset=options.get("preset") or "fast", search={**options.get("search", {}), **search}))
@@ -149,7 +134,9 @@ def _strings(value: Any) -> tuple[str, ...]:
 
 def _run_execution(options: dict[str, Any]) -> dict[str, Any] | None:
     """Each run's execution in a study: simulated parallel time (``--workers N --simulate --cost``)."""
-    execution = {k: options[k] for k in ("workers", "simulate", "cost", "cost_scale") if options.get(k) is not None}
+    from nasloop.compare import RUN_EXECUTION_KEYS
+
+    execution = {k: options[k] for k in RUN_EXECUTION_KEYS if options.get(k) is not None}
     if not execution.get("simulate"):
         execution.pop("simulate", None)
     return execution or None

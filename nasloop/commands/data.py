@@ -22,22 +22,23 @@ def describe(bench, space_name: str) -> dict:
     info = {
         "space": space_name,
         "source": bench.label,
-        "n_cells": len(bench) if hasattr(bench, "__len__") else None,  # None: e.g. a training benchmark
+        "n_cells": bench.size(),  # None: e.g. a training benchmark
         "metrics": list(bench.metrics),
         "best": {},
     }
-    if not hasattr(bench, "values"):
+    table = bench.table()
+    if table is None:
         return info
-    for metric in bench.metrics:
-        values = bench.values(metric)
+    for metric in table.metrics:
+        values = table.values(metric)
         if not any(math.isfinite(v) for v in values):
             continue
-        best, arch = bench.optimum(metric)
-        row = bench.row_of(arch)
+        best, arch = table.optimum(metric)
+        row = table.row_of(arch)
         info["best"][metric] = {
             "value": best,
-            "index": bench.indices[row],
-            "arch": bench.space.to_str(arch),
+            "index": table.indices[row],
+            "arch": table.space.to_str(arch),
             "n_values": int(sum(math.isfinite(v) for v in values)),
         }
     return info

@@ -57,8 +57,7 @@ def eval_cmd(space: str, data: str | list[str] | None, dataset: str | None, colu
         raise ConfigError("give at least one --predictor (or --prior PRIOR_DIR)")
     per_predictor = _prior_options(prior) if prior is not None else {}
     bench = make_benchmark(space, data=data, dataset=dataset)
-    if hasattr(bench, "check_metric"):
-        bench.check_metric(column)
+    bench.check_metric(column)
     options = {"n_members": n_members} if n_members is not None else {}
     with progress(transient=True) as bar:
         task = bar.add_task("predictor eval", total=1, info="")

@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import math
-from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
 import click
 from click.core import ParameterSource
 
+from nasloop.benchmark import Benchmark
 from nasloop.commands.common import (
-    BOOLEAN,
-    FIT_BUDGET,
-    INTEGER,
-    NUMBER,
-    PATHS,
-    POOL,
-    TABLE,
     TEXT,
     check_finite_flag,
     check_toml_types,
@@ -29,31 +21,14 @@ from nasloop.commands.common import (
     space_option,
 )
 from nasloop.errors import ConfigError
-from nasloop.search_config import SearchConfig
+from nasloop.runspec import RunSpec
 
-_LOOP_KEYS = tuple(f.name for f in fields(SearchConfig))
-# Options a TOML file may set (flags given on the command line override them).
-_FILE_KEYS = ("space", "benchmark", "data", "dataset", "metric", "report", "strategy", "predictor", "preset", "budget",
-              "seed", "objectives", "constraints", "side_predictor",
-              "out", "max_cost", "max_seconds", "strategy_options", "predictor_options", "prior", *_LOOP_KEYS,
-              "workers", "simulate", "scheduler", "scheduler_file", "cost", "cost_scale", "max_retries", "eval_timeout",
-              "gpu")
-_EXECUTION_KEYS = ("workers", "simulate", "scheduler", "scheduler_file", "cost", "cost_scale", "max_retries",
-                   "eval_timeout", "gpu")
-_DEFAULT = SearchConfig()
-_FILE_TYPES = {
-    **dict.fromkeys(("space", "benchmark", "dataset", "metric", "report", "strategy", "predictor", "preset",
-                     "out", "acquisition", "prior", "side_predictor"), TEXT),
-    **dict.fromkeys(("objectives", "constraints"), PATHS),  # a string or a list of strings
-    **dict.fromkeys(("budget", "seed", "n_warmup", "n_per_round", "n_local", "refit_every", "max_fit_steps"), INTEGER),
-    **dict.fromkeys(("max_cost", "max_seconds", "ucb_beta"), NUMBER),
-    **dict.fromkeys(("warm_start", "skip_equivalent"), BOOLEAN),
-    **dict.fromkeys(("strategy_options", "predictor_options"), TABLE),
-    "data": PATHS, "n_pool": POOL, "fit_budget": FIT_BUDGET,
-    **dict.fromkeys(("workers", "max_retries"), INTEGER), **dict.fromkeys(("simulate", "gpu"), BOOLEAN),
-    **dict.fromkeys(("scheduler", "scheduler_file", "cost"), TEXT),
-    **dict.fromkeys(("cost_scale", "eval_timeout"), NUMBER),
-}
+# Options a TOML file may set (flags given on the command line override them): the run's options, and
+# two of the command's own (where the run directory goes, a pre-trained prior to adapt).
+_COMMAND_KEYS = {"out": TEXT, "prior": TEXT}
+_FILE_TYPES = {**RunSpec.toml_types(), **_COMMAND_KEYS}
+_RUN = RunSpec()  # the flags' defaults are the run's own
+_DEFAULT = _RUN.search
 
 
 @click.command("search")
@@ -72,13 +47,13 @@ _FILE_TYPES = {
               help="Only cells meeting it count as found (repeatable), e.g. \"pixel3<=8.5\".")
 @click.option("--side-predictor", default=None,
               help="Predictor of constraint columns and further objectives (default: rf).")
-@click.option("--strategy", default="random", show_default=True,
+@click.option("--strategy", default=_RUN.strategy, show_default=True,
               help="random, evolution, tpe or module:Class (with a predictor it proposes the pool).")
-@click.option("--predictor", default="nnformer", show_default=True,
+@click.option("--predictor", default=_RUN.predictor, show_default=True,
               help="none (the strategy alone), nnformer, narformer2, mlp, gin, rf or module:Class.")
-@click.option("--preset", default="fast", show_default=True, help="Predictor preset.")
-@click.option("--budget", default=100, show_default=True, type=int, help="Unique true queries.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of every random stream of the run.")
+@click.option("--preset", default=_RUN.preset, show_default=True, help="Predictor preset.")
+@click.option("--budget", default=_RUN.budget, show_default=True, type=int, help="Unique true queries.")
+@click.option("--seed", default=_RUN.seed, show_default=True, type=int, help="Seed of every random stream of the run.")
 @click.option("--out", default=None, metavar="DIR", help="Run directory (default: runs/<run-id>).")
 @click.option("--resume", default=None, metavar="DIR",
               help="Continue the run in DIR (killed or finished); with --budget N, go on to N queries.")
@@ -117,8 +92,9 @@ _FILE_TYPES = {
 @click.option("--scheduler-file", default=None, metavar="FILE", help="Dask scheduler file (dask scheduler "
               "--scheduler-file).")
 @click.option("--cost", default=None, metavar="COLUMN", help="Table column read as each query's cost.")
-@click.option("--cost-scale", default=1.0, show_default=True, type=float, help="Factor applied to --cost.")
-@click.option("--max-retries", default=2, show_default=True, type=int,
+@click.option("--cost-scale", default=_RUN.execution.cost_scale, show_default=True, type=float,
+              help="Factor applied to --cost.")
+@click.option("--max-retries", default=_RUN.execution.max_retries, show_default=True, type=int,
               help="Resubmissions of an evaluation whose worker died.")
 @click.option("--eval-timeout", default=None, type=float, metavar="SECONDS",
               help="A running evaluation is recorded as failed after this long.")
@@ -136,7 +112,7 @@ def search(ctx: click.Context, resume: str | None, config_file: str | None, quie
       nasloop search --data ../shared/data/nb201/cifar10.csv --strategy evolution \\
           --predictor nnformer --budget 100 --seed 0
     """
-    from nasloop.loop import resume_search, run_options, run_search
+    from nasloop.loop import resume_search, run_search
 
     chosen = _with_prior(chosen_options(ctx, flags, config_file))
     with _Bar(flags["budget"] if resume is None else None, disable=quiet) as bar:
@@ -153,18 +129,18 @@ def search(ctx: click.Context, resume: str | None, config_file: str | None, quie
             if not chosen:
                 result = resume_search(resume, callback=bar.update, on_benchmark=bar.attach)
             else:
-                options = _apply(run_options(stored), chosen)
-                result = run_search(**options, out=resume, resume=True, callback=bar.update,
-                                    on_benchmark=bar.attach)
+                spec = RunSpec.from_json(stored).replace(**_run_options(chosen))
+                result = run_search(spec, out=resume, resume=True, callback=bar.update, on_benchmark=bar.attach)
         else:
-            options = new_run_options(flags, chosen)
+            spec = new_run_spec(flags, chosen)
             out = flags["out"] if "out" not in chosen else chosen["out"]
             if out is None:
                 from nasloop.rundir import new_run_id
+                from nasloop.runspec import predictor_name
 
-                out = str(Path("runs") / new_run_id(options["space"], options["strategy"],
-                                                    str(options["predictor"]), options["seed"]))
-            result = run_search(**options, out=out, callback=bar.update, on_benchmark=bar.attach)
+                out = str(Path("runs") / new_run_id(str(spec.space), spec.strategy,
+                                                    predictor_name(spec.predictor), spec.seed))
+            result = run_search(spec, out=out, callback=bar.update, on_benchmark=bar.attach)
     if as_json:
         emit_json(result.summary)
     else:
@@ -194,9 +170,14 @@ def chosen_options(ctx: click.Context, flags: dict[str, Any], config_file: str |
     return {**_file_options(config_file), **given}
 
 
-def new_run_options(flags: dict[str, Any], chosen: dict[str, Any]) -> dict[str, Any]:
-    """``run_search`` keyword arguments (less ``out``) of a new run: flag defaults, then ``chosen``."""
-    return _apply({}, {**flags, **chosen})
+def new_run_spec(flags: dict[str, Any], chosen: dict[str, Any]) -> RunSpec:
+    """The RunSpec of a new run: the flags' defaults, then the ``chosen`` options."""
+    return RunSpec().replace(**_run_options({**flags, **chosen}))
+
+
+def _run_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The run options among the command's options (the command's own, ``out`` and ``prior``, left out)."""
+    return {k: v for k, v in options.items() if k not in _COMMAND_KEYS}
 
 
 def _file_options(path: str | None) -> dict[str, Any]:
@@ -205,51 +186,19 @@ def _file_options(path: str | None) -> dict[str, Any]:
         raise ConfigError(f"{path}: search must be a table ([search]), got {raw['search']!r}")
     raw = {**{k: v for k, v in raw.items() if k != "search"}, **raw.get("search", {})}
     out = {k.replace("-", "_"): v for k, v in raw.items()}
-    unknown = sorted(set(out) - set(_FILE_KEYS))
+    unknown = sorted(set(out) - set(_FILE_TYPES))
     if unknown:
-        raise ConfigError(f"{path}: unknown options {unknown}; valid: {', '.join(_FILE_KEYS)}")
+        raise ConfigError(f"{path}: unknown options {unknown}; valid: {', '.join(_FILE_TYPES)}")
     check_toml_types(path, out, _FILE_TYPES)
     return out
-
-
-def _apply(base: dict[str, Any], chosen: dict[str, Any]) -> dict[str, Any]:
-    """run_search keyword arguments: ``base`` with the ``chosen`` CLI / file options applied."""
-    from nasloop.budget import Budget
-
-    options = dict(base)
-    for key in ("space", "benchmark", "data", "dataset", "metric", "report", "strategy", "predictor", "preset", "seed",
-                "strategy_options", "predictor_options", "side_predictor", *_EXECUTION_KEYS):
-        if key in chosen:
-            options[key] = chosen[key]
-    for key in ("objectives", "constraints"):  # repeated flags, or a string / list in a TOML file
-        if key in chosen:
-            value = chosen[key]
-            options[key] = [value] if isinstance(value, str) else list(value) or None
-    old = options.get("budget")
-    if {"budget", "max_cost", "max_seconds"} & set(chosen) or old is None:
-        def pick(key: str, current: float) -> float:
-            value = chosen.get(key)
-            return current if key not in chosen else math.inf if value is None else float(value)
-
-        options["budget"] = Budget(
-            n_queries=int(chosen.get("budget", old.n_queries if old else 100)),
-            max_cost=pick("max_cost", old.max_cost if old else math.inf),
-            max_seconds=pick("max_seconds", old.max_seconds if old else math.inf),
-        )
-    loop = {k: chosen[k] for k in _LOOP_KEYS if k in chosen}
-    if "n_pool" in loop:
-        loop["n_pool"] = SearchConfig.parse_pool(loop["n_pool"])
-    if "fit_budget" in loop:
-        loop["fit_budget"] = SearchConfig.parse_fit_budget(loop["fit_budget"])
-    options["config"] = replace(options.get("config") or SearchConfig(), **loop)
-    return options
 
 
 class _Bar:
     """The rich progress bar behind the loop's callback: queries used, best so far, round.
 
-    A benchmark that trains (it has a ``progress`` attribute, called as ``fn(done, total)`` during each
-    evaluation) gets a second bar, "training cell", for the evaluation under way.
+    A benchmark that trains (it calls its ``progress`` hook, :attr:`nasloop.benchmark.Benchmark.progress`,
+    as ``fn(done, total)`` during each evaluation) gets a second bar, "training cell", for the
+    evaluation under way.
     """
 
     def __init__(self, total: int | None, *, disable: bool) -> None:
@@ -275,7 +224,7 @@ class _Bar:
 
     def attach(self, benchmark: Any) -> None:
         """run_search's ``on_benchmark`` hook: follow the trainings of a benchmark that reports them."""
-        if not self.disable and hasattr(benchmark, "progress"):
+        if not self.disable and isinstance(benchmark, Benchmark):
             benchmark.progress = self.training
 
     def training(self, done: int, total: int) -> None:

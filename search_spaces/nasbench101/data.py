@@ -148,6 +148,9 @@ class HashTableBenchmark(Benchmark):
     def __len__(self) -> int:
         return len(self.hashes)
 
+    def size(self) -> int:
+        return len(self.hashes)
+
     @property
     def metrics(self) -> tuple[str, ...]:
         return tuple(self.columns)
