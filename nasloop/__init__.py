@@ -48,16 +48,17 @@ __all__ = [
     "Strategy",
     "UnknownNameError",
     "__version__",
+    "resume_search",
     "run_search",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    # run_search pulls in the loop (and maybe optuna); load it on first use only.
-    if name == "run_search":
-        from nasloop.loop import run_search
+    # The loop pulls in numpy, scipy and maybe optuna; load it on first use only.
+    if name in ("run_search", "resume_search"):
+        from nasloop import loop
 
-        return run_search
+        return getattr(loop, name)
     if name == "RunSpec":
         from nasloop.runspec import RunSpec
 
