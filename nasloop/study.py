@@ -156,7 +156,11 @@ def mean_band(values: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray,
 
     values = np.asarray(values, dtype=float)
     n = np.sum(np.isfinite(values), axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    import warnings
+
+    # One run (or one finite value at a step) has no spread: its band is the mean itself, no warning.
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
         mean = np.nanmean(values, axis=0)
         sem = np.nanstd(values, axis=0, ddof=1) / np.sqrt(n)
         half = np.where(n > 1, student_t.ppf(0.5 + confidence / 2, np.maximum(n - 1, 1)) * sem, 0.0)

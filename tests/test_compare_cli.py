@@ -118,3 +118,22 @@ def test_sigterm_stops_the_workers_too(nb201_cifar10_path, tmp_path):
     time.sleep(1.0)
     assert not [pid for pid in workers if process_alive(pid)], "workers outlived the study"
     assert not any((p / "summary.json").exists() for p in out.glob("*/*"))  # interrupted, resumable
+
+
+@pytest.mark.parametrize("line", ["data = 42", "fit_budget = \"lots\"", "objectives = 3"])
+def test_an_ill_typed_study_file_value_is_refused_even_where_a_flag_overrides_it(nb201_cifar10_path, tmp_path, line):
+    study_file = tmp_path / "study.toml"
+    study_file.write_text(f'strategies = ["random"]\n{line}\n')
+    out = cli("compare", "--config", str(study_file), "--data", str(nb201_cifar10_path), "--fit-budget", "6",
+              "--objective", "val_acc:max", "--objective", "test_acc:max", "--seeds", "1", "--budget", "5",
+              "--out", str(tmp_path / "study"))
+    assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+    assert line.split(" =")[0] in out.stderr
+    assert not (tmp_path / "study").exists()
+
+
+def test_a_one_seed_study_prints_no_warning(nb201_cifar10_path, tmp_path):
+    out = cli("compare", "--data", str(nb201_cifar10_path), "--strategy", "random", "--predictor", "none",
+              "--seeds", "1", "--budget", "5", "--out", str(tmp_path / "study"), "--json")
+    assert out.returncode == 0, out.stderr
+    assert "Warning" not in out.stderr, out.stderr

@@ -13,8 +13,6 @@ import click
 from nasloop.commands.common import (
     BOOLEAN,
     INTEGER,
-    NUMBER,
-    POOL,
     TABLE,
     TEXT,
     check_toml_types,
@@ -68,8 +66,9 @@ def study_file_options(path: str | None) -> dict[str, Any]:
     unknown = sorted(set(options) - set(_FILE_TYPES))
     if unknown:
         raise ConfigError(f"{path}: unknown options {unknown}; valid: {', '.join(_FILE_TYPES)}")
-    check_toml_types(path, {k: v for k, v in options.items() if _FILE_TYPES[k] in (TEXT, INTEGER, NUMBER, BOOLEAN,
-                                                                                   POOL, TABLE)}, _FILE_TYPES)
+    # Every key of a known type is checked, also where a flag overrides it: a wrong file is refused.
+    check_toml_types(path, {k: v for k, v in options.items()
+                            if _FILE_TYPES[k] not in (None, _LIST_OF_TEXT, _LIST_OF_TABLES)}, _FILE_TYPES)
     for key in ("strategies", "predictors"):
         value = options.get(key)
         if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
