@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from dataclasses import fields
 
 import pytest
@@ -103,8 +104,9 @@ def test_a_damaged_config_is_one_config_error(damage):
 
 
 def test_a_config_json_written_by_a_run_reads_back_to_its_spec(nb201_cifar10_path, tmp_path):
-    spec = RunSpec(data=str(nb201_cifar10_path), metric="val_acc", report="test_acc", direction="max",
-                   strategy="evolution", predictor=None, budget=8, seed=5)
+    # config.json records data paths resolved (symbolic links followed), so the spec names it so too
+    spec = RunSpec(data=str(Path(nb201_cifar10_path).resolve()), metric="val_acc", report="test_acc",
+                   direction="max", strategy="evolution", predictor=None, budget=8, seed=5)
     run_search(spec, out=tmp_path / "run")
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert RunSpec.from_json(config) == spec
