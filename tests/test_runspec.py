@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from dataclasses import fields
+from pathlib import Path
 
 import pytest
 
