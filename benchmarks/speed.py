@@ -4,7 +4,7 @@ Every part writes one JSON file (``--out``, default ``benchmarks/results/speed-<
 a short table. Run from the repository root:
 
     python benchmarks/speed.py profile              # one run per fit budget, time per round by part
-    python benchmarks/speed.py timing --seeds 10    # default vs previous default, side by side, 1 thread
+    python benchmarks/speed.py timing --seeds 10    # default vs --fit-budget full, side by side, 1 thread
     python benchmarks/speed.py merge A.json B.json  # one timing result from seed ranges run apart
     python benchmarks/speed.py quality --seeds 25   # 25-seed studies, CIFAR-10 and CIFAR-100 (nasloop compare)
     python benchmarks/speed.py curve --seeds 10 --fit-budgets 3 12 --tables cifar10
@@ -15,8 +15,9 @@ both see the same machine load; it reports the median wall time and the median C
 medians of the per-seed ratios. ``quality`` runs ``nasloop compare`` studies (resumable: rerun the same command to
 continue) and reads their ``summary.json``. ``curve`` runs the fit budgets seed by seed in one
 process (one thread) and records CPU time, queries to the optimum and the report metric after 50
-queries; ``--metric val_acc_12ep`` searches the 12-epoch column instead. The previous default is
-``--fit-budget full``: warm refits of half of ``max_fit_steps`` (150 optimiser steps) every round.
+queries; ``--metric val_acc_12ep`` searches the 12-epoch column instead. The comparison
+(labelled "previous" in the JSON) is ``--fit-budget full``: warm refits of half of
+``max_fit_steps`` (150 optimiser steps) every round.
 """
 
 from __future__ import annotations
@@ -144,7 +145,7 @@ def profile(args: argparse.Namespace) -> dict[str, Any]:
 
 # --- timing -------------------------------------------------------------------------------------------
 def timing(args: argparse.Namespace) -> dict[str, Any]:
-    """The default and the previous default, seed by seed in one process; medians and ratios."""
+    """The default and --fit-budget full, seed by seed in one process; medians and ratios."""
     from nasloop.search_config import SearchConfig
 
     new, old = SearchConfig().fit_budget, "full"
