@@ -259,7 +259,7 @@ class SearchEngine:
 
     def _maybe_fit(self, *, defer: bool = False) -> None:
         """Plan a fit when one is due; run it now unless the round is replayed from the journal."""
-        n = sum(math.isfinite(self._value(r)) for r in self.records)
+        n = len(self._training_rows())
         if self.n_fit_at is not None and n - self.n_fit_at < self.cfg.refit_every:
             return
         self.n_fit_at = n

@@ -29,11 +29,12 @@ from nasloop.benchmark import Benchmark, DataSource, resolved_sources
 from nasloop.budget import Budget
 from nasloop.engine import Callback, SearchEngine, SearchProgress, summarize
 from nasloop.errors import ConfigError
+from nasloop.executors import Execution
 from nasloop.fingerprint import check_unchanged, fingerprints
 from nasloop.locks import DirectoryLock
 from nasloop.objectives import DEVICE_COLUMNS, ColumnModels, Goal, Objective, build_goal, split_metric
 from nasloop.run_store import DirectoryStore, RunStore
-from nasloop.runspec import RunSpec, config_diff, predictor_name, predictor_params, target_of
+from nasloop.runspec import RunSpec, config_diff, target_of
 from nasloop.search_config import SearchConfig, choose_metrics, resolve_pool
 from nasloop.space import SearchSpace
 from nasloop.types import Record
@@ -192,15 +193,14 @@ def _plan(spec: RunSpec, *, on_benchmark: Callable[[Any], None] | None = None) -
         strategy_obj = make_mo_strategy(spec.strategy, space_obj, goal, seed=strategy_seed, **spec.strategy_options)
     else:
         strategy_obj = make_strategy(spec.strategy, space_obj, seed=strategy_seed, **spec.strategy_options)
-    predictor_obj, _, predictor_options, _ = _build_predictor(
+    predictor_obj, predictor_options = _build_predictor(
         spec.predictor, preset=spec.preset, seed=predictor_seed, cfg=cfg, options=dict(spec.predictor_options)
     )
     side_columns = [o.metric for o in goal.objectives[1:]] + [c.metric for c in goal.constraints]
     side_name = (spec.side_predictor or SIDE_PREDICTOR) if predictor_obj is not None and side_columns else None
     columns = _build_columns(side_name, side_columns, space_obj, benchmark, preset=spec.preset,
                              seed=predictor_seed, cfg=cfg) if side_name else None
-    if predictor_obj is not None and cfg.n_warmup < 2 < budget.n_queries:
-        raise ConfigError(f"n_warmup must be at least 2 with a predictor (it fits on them), got {cfg.n_warmup}")
+    _check_warmup(predictor_obj, cfg, budget)
     data_files = fingerprints(space_name, data) if benchmark_factory is None and not benchmark_given else {}
     if on_benchmark is not None:
         on_benchmark(benchmark)
@@ -231,9 +231,9 @@ def _plan(spec: RunSpec, *, on_benchmark: Callable[[Any], None] | None = None) -
 def _run_locked(payload: dict[str, Any], *, run_dir: Path | None, resume: bool, space_obj: Any, benchmark: Any,
                 strategy_obj: Any, predictor_obj: Any, budget: Budget, metric: str, report: str,
                 cfg: SearchConfig, loop_seed: int, callback: Callback | None, goal: Goal,
-                columns: ColumnModels | None, execution: Any = None, recipe: Any = None) -> SearchResult:
+                columns: ColumnModels | None, execution: Execution, recipe: Any = None) -> SearchResult:
     """The part of :func:`run_search` that reads and writes the run directory (its lock is held)."""
-    parallel = execution is not None and not execution.serial
+    parallel = not execution.serial
     store = RunStore()
     if run_dir is not None:
         stored = _check_same_config(run_dir, payload) if resume else {}
@@ -348,18 +348,14 @@ def check_parts(space: SearchSpace, spec: RunSpec) -> None:
     make_strategy(spec.strategy, space, seed=0, **spec.strategy_options)
     predictor_obj = _build_predictor(spec.predictor, preset=spec.preset, seed=0, cfg=spec.search,
                                      options=dict(spec.predictor_options))[0]
-    if predictor_obj is not None and spec.search.n_warmup < 2 < budget.n_queries:
-        raise ConfigError(f"n_warmup must be at least 2 with a predictor (it fits on them), "
-                          f"got {spec.search.n_warmup}")
+    _check_warmup(predictor_obj, spec.search, budget)
 
 
 # --- helpers ------------------------------------------------------------------------------------------
-def _with_execution(execution: Any, benchmark: Any) -> tuple[Any, Any]:
-    """The run's execution (serial by default) and its benchmark, with the cost column applied."""
-    from nasloop.executors import Execution
+def _with_execution(execution: Execution, benchmark: Any) -> tuple[Execution, Any]:
+    """The run's execution and its benchmark, with the cost column applied."""
     from nasloop.simulate import CostColumn
 
-    execution = execution or Execution()
     if execution.cost is not None:
         benchmark = CostColumn(benchmark, execution.cost, execution.cost_scale)
     elif execution.cost_scale != 1.0:
@@ -404,20 +400,26 @@ def _check_finite_space(space: SearchSpace, cfg: SearchConfig, budget: Budget) -
         raise ConfigError(f"budget {budget.n_queries} exceeds the {size:,} architectures of {space.name}")
 
 
+def _check_warmup(predictor: Any, cfg: SearchConfig, budget: Budget) -> None:
+    """A predictor is first fitted on the warm-up's results: it needs two of them (unless the run is shorter)."""
+    if predictor is not None and cfg.n_warmup < 2 < budget.n_queries:
+        raise ConfigError(f"n_warmup must be at least 2 with a predictor (it fits on them), got {cfg.n_warmup}")
+
+
 def _build_predictor(predictor: Any, *, preset: str | None, seed: int, cfg: SearchConfig,
-                     options: dict[str, Any]) -> tuple[Any, str, dict[str, Any], dict[str, Any] | None]:
-    """(predictor or None, its name for config.json, its extra options, all parameters of an object).
+                     options: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """(predictor or None, its extra options as config.json records them).
 
     A named predictor gets the loop's options that its class declares (``Predictor.caller_options``);
-    the user's own options win. A predictor given as an object is recorded by class and
-    ``get_params()``, which rebuild it (:meth:`RunSpec.to_json`).
+    the user's own options win. A predictor given as an object is used as it is; config.json records
+    its class and ``get_params()``, which rebuild it (:meth:`RunSpec.to_json`).
     """
     from nasloop.predictor import offer
 
     if predictor is None or predictor == "none":
-        return None, "none", {}, None
+        return None, {}
     if not isinstance(predictor, str):
-        return predictor, predictor_name(predictor), {}, predictor_params(predictor)
+        return predictor, {}
     from nasloop.registry import build, resolve
 
     if not isinstance(preset, str):
@@ -430,7 +432,7 @@ def _build_predictor(predictor: Any, *, preset: str | None, seed: int, cfg: Sear
     schedule = {"fit_schedule": "loop"} if options.get("max_fit_steps") is not None else {}
     built = build("predictors", predictor, factory, preset=preset, seed=seed,
                   **{**offer(factory, schedule), **options})
-    return built, predictor, options, None
+    return built, options
 
 
 def _accepts(factory: Any, name: str) -> bool:

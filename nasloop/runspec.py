@@ -96,13 +96,10 @@ class RunSpec:
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen fields)
         if isinstance(self.budget, Budget):
-            if self.max_cost is not None or self.max_seconds is not None:
-                raise ConfigError("give the cost and time limits in the Budget or as max_cost / max_seconds, "
-                                  "not both")
-            budget = self.budget
-            set_("budget", budget.n_queries)
-            set_("max_cost", None if math.isinf(budget.max_cost) else budget.max_cost)
-            set_("max_seconds", None if math.isinf(budget.max_seconds) else budget.max_seconds)
+            limits = {k: v for k, v in (("max_cost", self.max_cost), ("max_seconds", self.max_seconds))
+                      if v is not None}
+            for name, value in _budget_fields(self.budget, limits).items():
+                set_(name, value)
         for name in ("max_cost", "max_seconds"):
             value = getattr(self, name)
             if isinstance(value, float) and math.isinf(value) and value > 0:
@@ -116,9 +113,8 @@ class RunSpec:
             set_("predictor", None)
         if not isinstance(self.space, str | SearchSpace):
             raise ConfigError(f"space must be a name, package.module:Class or a SearchSpace, got {self.space!r}")
-        for name in ("strategy",):
-            if not isinstance(getattr(self, name), str):
-                raise ConfigError(f"{name} must be a name or package.module:Class, got {getattr(self, name)!r}")
+        if not isinstance(self.strategy, str):
+            raise ConfigError(f"strategy must be a name or package.module:Class, got {self.strategy!r}")
         if self.preset is not None and not isinstance(self.preset, str):
             raise ConfigError(f"preset must be a name such as 'fast', got {self.preset!r}")
         for name in ("dataset", "metric", "report", "side_predictor"):
@@ -166,14 +162,8 @@ class RunSpec:
         if unknown:
             raise TypeError(f"unknown run option(s) {unknown}; valid: {', '.join(self.option_names())}")
         own = {k: v for k, v in changes.items() if k in _OWN_FIELDS}
-        if isinstance(own.get("budget"), Budget):
-            if {"max_cost", "max_seconds"} & set(own):
-                raise ConfigError("give the cost and time limits in the Budget or as max_cost / max_seconds, "
-                                  "not both")
-            budget = own["budget"]
-            own.update(budget=budget.n_queries,
-                       max_cost=None if math.isinf(budget.max_cost) else budget.max_cost,
-                       max_seconds=None if math.isinf(budget.max_seconds) else budget.max_seconds)
+        if isinstance(own.get("budget"), Budget):  # replaces this spec's limits too
+            own.update(_budget_fields(own["budget"], {k: own[k] for k in ("max_cost", "max_seconds") if k in own}))
         spec = dataclasses.replace(self, **own)
         loop = {k: SearchConfig.parse_option(k, v) for k, v in changes.items() if k in _SEARCH_FIELDS}
         execution = {k: v for k, v in changes.items() if k in _EXECUTION_FIELDS}
@@ -313,6 +303,16 @@ def target_of(obj: Any) -> str:
 _OWN_FIELDS = frozenset(f.name for f in fields(RunSpec))
 _SEARCH_FIELDS = tuple(f.name for f in fields(SearchConfig))
 _EXECUTION_FIELDS = tuple(f.name for f in fields(Execution))
+
+
+def _budget_fields(budget: Budget, limits: Mapping[str, Any]) -> dict[str, Any]:
+    """The spec's ``budget`` / ``max_cost`` / ``max_seconds`` of a :class:`~nasloop.budget.Budget`
+    (``limits``: the ones also given by name, refused)."""
+    if limits:
+        raise ConfigError("give the cost and time limits in the Budget or as max_cost / max_seconds, not both")
+    return {"budget": budget.n_queries,
+            "max_cost": None if math.isinf(budget.max_cost) else budget.max_cost,
+            "max_seconds": None if math.isinf(budget.max_seconds) else budget.max_seconds}
 
 
 def _replace_execution(current: Execution, changes: Mapping[str, Any]) -> Execution:

@@ -23,8 +23,7 @@ class DeclaresWarmStart(ToyRidge):
 def test_a_plug_in_that_declares_nothing_gets_no_loop_options(nb201_cifar10, tmp_path):
     """ToyRidge takes warm_start, but declares nothing: the loop's warm_start=False does not reach it."""
     assert declared_options(ToyRidge) == frozenset()
-    built, _, options, _ = _build_predictor("tests.toy_predictor:ToyRidge", preset="fast", seed=0, cfg=SMALL,
-                                            options={})
+    built, options = _build_predictor("tests.toy_predictor:ToyRidge", preset="fast", seed=0, cfg=SMALL, options={})
     assert options == {} and built.warm_start is True
     result = run_search(space="nb201", benchmark=nb201_cifar10, strategy="random", budget=14,
                         predictor="tests.toy_predictor:ToyRidge", seed=0, search=SMALL,
@@ -38,7 +37,7 @@ def test_a_plug_in_gets_what_it_declares_and_the_users_options_win(monkeypatch):
 
     monkeypatch.setattr(toy, "DeclaresWarmStart", DeclaresWarmStart, raising=False)
     name = "tests.toy_predictor:DeclaresWarmStart"
-    built, _, options, _ = _build_predictor(name, preset="fast", seed=0, cfg=SMALL, options={})
+    built, options = _build_predictor(name, preset="fast", seed=0, cfg=SMALL, options={})
     assert options == {"warm_start": False} and built.warm_start is False
     built = _build_predictor(name, preset="fast", seed=0, cfg=SMALL, options={"warm_start": True})[0]
     assert built.warm_start is True

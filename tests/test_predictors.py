@@ -501,7 +501,7 @@ def test_the_search_loop_passes_the_loop_schedule_with_its_cap():
     from nasloop.loop import _build_predictor
     from nasloop.search_config import SearchConfig
 
-    capped, _, options, _ = _build_predictor("nnformer", preset="fast", seed=0, cfg=SearchConfig(), options={})
+    capped, options = _build_predictor("nnformer", preset="fast", seed=0, cfg=SearchConfig(), options={})
     assert (capped.fit_schedule, capped.max_fit_steps, capped.warm_start, capped.fit_budget) == ("loop", 300, True, 6)
     assert "fit_schedule" not in options  # derived from the cap: config.json records what it always did
     uncapped = _build_predictor("nnformer", preset="fast", seed=0, cfg=SearchConfig(max_fit_steps=None),
